@@ -1,0 +1,37 @@
+# Two commands: `make lab` and `make test`. Both create .venv when it is missing.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: lab test lint figures assignments bench setup clean-cache
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check helpers tests notebooks
+
+test: lint
+	$(PY) -m pytest
+
+figures: $(STAMP)
+	$(PY) -m helpers.figures
+
+assignments: $(STAMP)
+	$(PY) -m helpers.assignments build
+
+bench: $(STAMP)
+	$(PY) -m tests.benchmarks.run $(BENCH_ARGS)
+
+clean-cache:
+	rm -rf $${VAE_NOTES_CACHE:-$$HOME/.cache/vae-notes}

@@ -1,0 +1,49 @@
+"""Plumbing for the vae-notes series. Importing this package is cheap: torch loads lazily."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+__all__ = ["seed_everything", "get_device", "cache_dir"]
+
+_DEVICES = ("cpu", "cuda", "mps")
+
+
+def seed_everything(seed: int = 0) -> None:
+    """Seed python, numpy and torch; ask torch for deterministic algorithms where it has them."""
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def get_device():
+    """cuda if present, then mps, then cpu; `VAE_NOTES_DEVICE=cpu|cuda|mps` overrides."""
+    import torch
+
+    wanted = os.environ.get("VAE_NOTES_DEVICE", "").strip().lower()
+    if wanted:
+        if wanted not in _DEVICES:
+            raise ValueError(f"VAE_NOTES_DEVICE must be one of {_DEVICES}, got {wanted!r}")
+        return torch.device(wanted)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def cache_dir() -> Path:
+    """The series' cache folder: `$VAE_NOTES_CACHE`, default `~/.cache/vae-notes` (created)."""
+    path = Path(os.environ.get("VAE_NOTES_CACHE") or Path.home() / ".cache" / "vae-notes")
+    path.mkdir(parents=True, exist_ok=True)
+    return path

@@ -1,0 +1,108 @@
+"""Log-densities, the KL divergence, the ELBO and the importance-weighted bound.
+
+Conventions: every function sums over the last dimension (the event dimension) and keeps
+the leading (batch) dimensions, so a batch of N examples gives a tensor of shape (N,).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = [
+    "kl_normal",
+    "gaussian_log_prob",
+    "bernoulli_log_prob",
+    "elbo_terms",
+    "elbo",
+    "iwae_bound",
+]
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def _as_tensor(name: str, value, like: torch.Tensor | None = None) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        if not value.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        dtype = like.dtype if like is not None else torch.get_default_dtype()
+        device = like.device if like is not None else None
+        return torch.tensor(float(value), dtype=dtype, device=device)
+    raise TypeError(f"{name} must be a torch.Tensor or a number, got {type(value).__name__}")
+
+
+def kl_normal(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0) -> torch.Tensor:
+    """KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))), diagonal, summed over the last dimension.
+
+    = ½ Σ [logvar_p − logvar_q + (exp(logvar_q) + (mu_q − mu_p)²) / exp(logvar_p) − 1]
+    """
+    mu_q = _as_tensor("mu_q", mu_q)
+    logvar_q = _as_tensor("logvar_q", logvar_q, mu_q)
+    mu_p = _as_tensor("mu_p", mu_p, mu_q)
+    logvar_p = _as_tensor("logvar_p", logvar_p, mu_q)
+    mu_q, logvar_q, mu_p, logvar_p = torch.broadcast_tensors(mu_q, logvar_q, mu_p, logvar_p)
+    ratio = torch.exp(logvar_q - logvar_p)
+    mahalanobis = (mu_q - mu_p).pow(2) * torch.exp(-logvar_p)
+    terms = logvar_p - logvar_q + ratio + mahalanobis - 1.0
+    return 0.5 * terms.sum(dim=-1) if terms.dim() else 0.5 * terms
+
+
+def gaussian_log_prob(x, mu, logvar) -> torch.Tensor:
+    """log N(x; mu, diag exp(logvar)) = −½ Σ [log 2π + logvar + (x − mu)² / exp(logvar)] over the last dim."""
+    x = _as_tensor("x", x)
+    mu = _as_tensor("mu", mu, x)
+    logvar = _as_tensor("logvar", logvar, x)
+    terms = LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar)
+    terms = torch.broadcast_to(terms, torch.broadcast_shapes(x.shape, mu.shape, logvar.shape))
+    return -0.5 * terms.sum(dim=-1) if terms.dim() else -0.5 * terms
+
+
+def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """log Bernoulli(x; sigmoid(logits)) = Σ [x·logits − softplus(logits)] over the last dim (= −BCE summed)."""
+    x = _as_tensor("x", x)
+    logits = _as_tensor("logits", logits, x)
+    x, logits = torch.broadcast_tensors(x, logits)
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=-1)
+
+
+def elbo_terms(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(E_q[log p(x|z)] estimated with one reparameterized z, KL(q(z|x) || N(0, I))), each of shape (N,)."""
+    logits, mu, logvar = model(x)
+    return bernoulli_log_prob(x, logits), kl_normal(mu, logvar)
+
+
+def elbo(model, x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
+    """Per-example ELBO = E_q[log p(x|z)] − beta·KL(q(z|x) || p(z)), one-sample estimate, shape (N,)."""
+    if not isinstance(beta, (int, float)) or isinstance(beta, bool) or beta < 0:
+        raise ValueError(f"beta must be a non-negative number, got {beta!r}")
+    log_likelihood, kl = elbo_terms(model, x)
+    return log_likelihood - beta * kl
+
+
+@torch.no_grad()
+def iwae_bound(model, x: torch.Tensor, k: int = 1000, max_elements: int = 2**25) -> torch.Tensor:
+    """log p(x) ≥ E[log (1/K) Σ_k p(x, z_k) / q(z_k|x)], z_k ~ q(z|x); one estimate per example, shape (N,).
+
+    Examples are processed in chunks so that K·chunk·n_pixels stays under `max_elements`.
+    """
+    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
+    if not isinstance(x, torch.Tensor) or x.dim() != 2:
+        raise ValueError(f"x must be a 2-D tensor (N, n_pixels), got {getattr(x, 'shape', x)!r}")
+    chunk = max(1, max_elements // (k * x.shape[1]))
+    return torch.cat([_iwae_chunk(model, part, k) for part in x.split(chunk)])
+
+
+def _iwae_chunk(model, x: torch.Tensor, k: int) -> torch.Tensor:
+    mu, logvar = model.encode(x)
+    std = torch.exp(0.5 * logvar)
+    z = mu + std * torch.randn((k, *mu.shape), device=mu.device, dtype=mu.dtype)
+    log_q = gaussian_log_prob(z, mu, logvar)
+    log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
+    log_lik = bernoulli_log_prob(x, model.decode(z))
+    log_weights = log_lik + log_prior - log_q
+    return torch.logsumexp(log_weights, dim=0) - math.log(k)
