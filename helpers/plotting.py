@@ -9,7 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
-__all__ = ["image_grid", "latent_scatter", "manifold_grid", "training_curves", "to_numpy_images"]
+__all__ = ["image_grid", "latent_scatter", "manifold_grid", "training_curves", "to_numpy_images", "use_series_style",
+           "SERIES_STYLE"]
 
 DIGIT_CMAP = "tab10"
 
@@ -98,3 +99,22 @@ def training_curves(history: dict, ax=None, title: str | None = None, ylabel: st
     if title:
         ax.set_title(title)
     return ax
+
+
+SERIES_STYLE = {
+    "figure.dpi": 80,
+    "savefig.dpi": 144,
+    "font.size": 10,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.prop_cycle": plt.cycler(color=["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"]),
+    "legend.frameon": False,
+    "image.cmap": "gray",
+}
+
+
+def use_series_style() -> None:
+    """Apply the series' matplotlib style (fonts, colours, modest DPI) to every later figure."""
+    plt.rcParams.update(SERIES_STYLE)
