@@ -50,6 +50,7 @@ def fit(
     progress: bool = True,
     desc: str = "training",
     seed: int = 0,
+    on_epoch_end: Callable[[int], None] | None = None,
 ) -> dict[str, list[float]]:
     """Minimize mean `loss_fn(model, batch)` with Adam over shuffled minibatches.
 
@@ -57,6 +58,7 @@ def fit(
     lr_schedule: "constant" or "cosine" (annealed to 0 over `epochs`).
     patience: with valid_x, stop after this many epochs without improvement and restore the
     best weights (early stopping). max_seconds: stop after the epoch that crosses this budget.
+    on_epoch_end: called with the epoch number after each epoch (e.g. to advance a KL warm-up).
     Returns {"epoch", "train_loss", "valid_loss", "seconds"}, one entry per epoch.
     """
     _check_positive("epochs", epochs)
@@ -80,6 +82,8 @@ def fit(
                                       transform, shuffler, device)
         if scheduler is not None:
             scheduler.step()
+        if on_epoch_end is not None:
+            on_epoch_end(epoch)
         history["epoch"].append(epoch)
         history["train_loss"].append(train_loss)
         history["seconds"].append(time.perf_counter() - start)
