@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import http.client
 import importlib.resources
 import io
 import os
 import tempfile
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -123,7 +125,7 @@ def train_valid_split(
     """Hold out `n_valid` random examples (fixed by `seed`): ((x_train, y_train), (x_valid, y_valid))."""
     if len(x) != len(y):
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
-    if not isinstance(n_valid, int) or not 0 < n_valid < len(x):
+    if not isinstance(n_valid, int) or isinstance(n_valid, bool) or not 0 < n_valid < len(x):
         raise ValueError(f"n_valid must be an int in (0, {len(x)}), got {n_valid!r}")
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     valid, train = order[:n_valid], order[n_valid:]
@@ -147,7 +149,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
     try:
         with np.load(path) as data:
             arrays = {key: data[key] for key in ("x_train", "y_train", "x_test", "y_test")}
-    except (OSError, KeyError, ValueError, EOFError):
+    except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
     if len(arrays["x_train"]) + len(arrays["x_test"]) != 5000:
         return None
@@ -213,7 +215,7 @@ def _fetch_verified(name: str, sha256: str, target: Path) -> None:
         url = mirror + name
         try:
             payload = _download(url)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             failures.append(f"{url}: {exc}")
             continue
         got = _sha256(payload)

@@ -43,8 +43,7 @@ def image_grid(images, ncols: int = 8, ax=None, title: str | None = None,
         canvas[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = tile
     if ax is None:
         _, ax = plt.subplots(figsize=(ncols * 0.6, nrows * 0.6))
-    cm = plt.get_cmap(cmap).copy()
-    cm.set_bad("white")
+    cm = plt.get_cmap(cmap).with_extremes(bad="white")
     ax.imshow(canvas, cmap=cm, vmin=vmin, vmax=vmax, interpolation="nearest")
     ax.set_axis_off()
     if title:

@@ -1,0 +1,78 @@
+"""Shared test set-up: a non-interactive matplotlib backend and caches that never touch the user's.
+
+Every test collected under tests/ runs with `VAE_NOTES_CACHE` pointing at a per-session temporary
+folder (autouse fixture below), so no unit test reads or writes `~/.cache/vae-notes`. The variable is
+set with monkeypatch and restored after each test, so the notebooks that nbval executes (collected
+from notebooks/, outside this conftest's reach) keep the normal cache. A test that must execute a
+notebook with the user's cache requests the `user_cache` fixture, which switches the isolation off.
+
+Torch runs single-threaded in this process: the unit tests use tiny tensors, and on a busy 2-core
+machine two intra-op threads make them up to 50x slower. Notebooks run in their own kernels, unaffected.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(1)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def session_cache(tmp_path_factory) -> Path:
+    """An empty cache folder shared by the whole test session."""
+    return tmp_path_factory.mktemp("vae-notes-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(request, monkeypatch, session_cache):
+    """Point VAE_NOTES_CACHE at the session's temporary cache unless the test asks for `user_cache`."""
+    if "user_cache" not in request.fixturenames:
+        monkeypatch.setenv("VAE_NOTES_CACHE", str(session_cache))
+    yield
+    plt.close("all")
+
+
+@pytest.fixture
+def user_cache() -> None:
+    """Opt out of the cache isolation (for tests that execute notebooks as a reader would)."""
+
+
+@pytest.fixture(scope="session")
+def bundled_npz(tmp_path_factory) -> Path:
+    """The bundled MNIST cache file, built once per session in its own folder (about 1.5 s)."""
+    from helpers.data import BUNDLED_CACHE_NAME, load_mnist
+
+    folder = tmp_path_factory.mktemp("bundled-build")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("VAE_NOTES_CACHE", str(folder))
+        load_mnist("train")
+    path = folder / BUNDLED_CACHE_NAME
+    assert path.is_file(), "load_mnist did not write the bundled cache file"
+    return path
+
+
+@pytest.fixture
+def tmp_cache(tmp_path, monkeypatch) -> Path:
+    """A fresh, empty cache folder for this test only (VAE_NOTES_CACHE points at it)."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("VAE_NOTES_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture
+def bundled_cache(tmp_cache, bundled_npz) -> Path:
+    """A fresh cache folder already holding the bundled split (no 1.5 s rebuild)."""
+    tmp_cache.mkdir(parents=True, exist_ok=True)
+    shutil.copy(bundled_npz, tmp_cache / bundled_npz.name)
+    return tmp_cache
