@@ -100,8 +100,9 @@ def test_every_exercise_in_the_series_is_built_and_checked():
         solutions = sum(assignments.BEGIN in assignments._source(c) for c in nb["cells"] if c["cell_type"] == "code")
         assert solutions == len(exercises), f"{path.name}: {len(exercises)} exercise headings, {solutions} solutions"
         for exercise in exercises:
-            verdicts = [o.get("text", "") for c in nb["cells"] if c["cell_type"] == "code"
-                        for o in c.get("outputs", []) if f"Exercise {exercise.number} " in o.get("text", "")]
+            texts = ["".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
+                     for o in c.get("outputs", [])]
+            verdicts = [text for text in texts if f"Exercise {exercise.number} " in text]
             assert any(text.startswith("✅") for text in verdicts), (
                 f"{path.name}: the stored check of exercise {exercise.number} does not say ✅")
 
@@ -169,3 +170,20 @@ def test_grader_cli_rejects_bad_timeout(capsys):
     with pytest.raises(SystemExit):
         assignments.main(["grade", "x.ipynb", "--timeout", "0"])
     assert "--timeout must be positive" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- the series' student notebooks, run as handed out
+
+
+STUDENT_NOTEBOOKS = sorted(assignments.ASSIGNMENTS.glob("*_assignment.ipynb"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", STUDENT_NOTEBOOKS, ids=[p.stem for p in STUDENT_NOTEBOOKS])
+def test_student_notebook_fails_exactly_its_checks(path):
+    row = assignments.grade_notebook(path, cell_timeout=300)
+    exercises = [e.number for e in assignments.find_exercises(json.loads(path.read_text()))]
+    assert exercises, f"{path.name} has no exercises"
+    assert row.verdicts == {number: "failed" for number in exercises}, (
+        f"{path.name}: every check must run and fail on the stubs, got {row.verdicts}")
+    assert row.reason == "", f"{path.name}: only the stubs may fail, but: {row.reason}"
