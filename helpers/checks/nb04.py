@@ -1,0 +1,200 @@
+"""Checks for notebook 04 (the reparameterization trick): `reparameterize` and the score-function estimator."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from helpers.checks.core import Failed, call_student, exercise, name_the_mistake
+from helpers.estimators import score_function_grads
+
+__all__ = ["check_reparameterize", "check_score_function_estimator"]
+
+# Moments case: σ = exp(½·logvar) = (2, 0.5, e^½); the usual mistakes give clearly different spreads.
+_MOMENT_MU = (0.5, -1.0, 2.0)
+_MOMENT_LOGVAR = (math.log(4.0), math.log(0.25), 1.0)
+_MOMENT_ROWS = 20_000
+
+
+def _as_tensor(value, what: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise Failed(f"{what} should be a torch.Tensor, got {type(value).__name__}.")
+    return value
+
+
+def _fmt(values: torch.Tensor) -> str:
+    return "[" + ", ".join(f"{float(v):.3f}" for v in values.flatten()) + "]"
+
+
+def _reparam_shapes(student_fn) -> None:
+    for shape in ((5, 3), (2, 4, 3)):
+        mu, logvar = torch.randn(shape), 0.5 * torch.randn(shape)
+        z = _as_tensor(call_student(student_fn, mu, logvar), "reparameterize(mu, logvar)")
+        if z.shape != mu.shape:
+            raise Failed(f"for mu and logvar of shape {tuple(shape)}, z should have the same shape, "
+                         f"got {tuple(z.shape)}.")
+    mu, logvar = torch.randn(5, 3), torch.randn(5, 3)
+    first = call_student(student_fn, mu, logvar).detach()
+    second = call_student(student_fn, mu, logvar).detach()
+    if torch.equal(first, mu):
+        raise Failed("z equals mu: the noise is missing. Add exp(0.5·logvar)·ε with ε = torch.randn_like(mu).")
+    if torch.equal(first, second):
+        raise Failed("two calls with the same mu and logvar gave the same z: there is no fresh noise. "
+                     "Draw ε = torch.randn_like(mu) inside the function, at every call.")
+
+
+def _reparam_moments(student_fn) -> None:
+    mu = torch.tensor(_MOMENT_MU).expand(_MOMENT_ROWS, 3)
+    logvar = torch.tensor(_MOMENT_LOGVAR).expand(_MOMENT_ROWS, 3)
+    z = call_student(student_fn, mu, logvar).detach().double()
+    mean, std = z.mean(dim=0), z.std(dim=0)
+    sigma = torch.tensor(_MOMENT_LOGVAR, dtype=torch.float64).mul(0.5).exp()
+    inputs = f"mu={list(_MOMENT_MU)}, logvar=[log 4, log 0.25, 1.0] ({_MOMENT_ROWS} rows)"
+    if not torch.isfinite(z).all():
+        raise Failed(f"for {inputs}, some samples are not finite (nan/inf); is a square root of logvar taken?")
+    if ((mean - torch.tensor(_MOMENT_MU, dtype=torch.float64)).abs() > 6 * sigma / math.sqrt(_MOMENT_ROWS)).any():
+        hint = " It looks like mu is not added: z = mu + σ·ε." if (mean.abs() < 0.1).all() else ""
+        raise Failed(f"for {inputs}, the samples' mean is {_fmt(mean)}, it should be mu = {list(_MOMENT_MU)}.{hint}")
+    if ((std / sigma - 1).abs() > 0.04).any():
+        logvar_d = torch.tensor(_MOMENT_LOGVAR, dtype=torch.float64)
+        mistakes = {
+            "you used exp(logvar) — the variance σ² — as the standard deviation; σ = exp(0.5·logvar)": logvar_d.exp(),
+            "the sign in the exponent is flipped: exp(-0.5·logvar) is 1/σ; σ = exp(0.5·logvar)":
+                (-0.5 * logvar_d).exp(),
+            "ε is not scaled at all; multiply it by σ = exp(0.5·logvar)": torch.ones(3, dtype=torch.float64),
+            "you used logvar itself as the standard deviation; σ = exp(0.5·logvar)": logvar_d.abs(),
+            "you used 0.5·logvar = log σ as the standard deviation: exponentiate it, σ = exp(0.5·logvar)":
+                (0.5 * logvar_d).abs(),
+            "you took the square root of σ: σ = exp(0.5·logvar), not exp(0.25·logvar)": (0.25 * logvar_d).exp(),
+        }
+        hint = name_the_mistake(std, mistakes, rtol=0.04, atol=0.0)
+        raise Failed(f"for {inputs}, the samples' standard deviation is {_fmt(std)}, it should be "
+                     f"exp(0.5·logvar) = {_fmt(sigma)}." + (f" It looks like {hint}." if hint else ""))
+
+
+def _reparam_gradients(student_fn) -> None:
+    mu = torch.randn(6, 3, requires_grad=True)
+    logvar = (0.5 * torch.randn(6, 3)).requires_grad_(True)
+    z = _as_tensor(call_student(student_fn, mu, logvar), "reparameterize(mu, logvar)")
+    if not z.requires_grad:
+        raise Failed("z does not depend on mu and logvar for autograd (no grad_fn): did you use .sample(), "
+                     ".detach(), torch.no_grad() or numpy? Write z = mu + exp(0.5·logvar)·ε.")
+    mu_grad, logvar_grad = torch.autograd.grad(z.sum(), (mu, logvar), allow_unused=True)
+    for name, grad in (("mu", mu_grad), ("logvar", logvar_grad)):
+        if grad is None or not bool(grad.abs().sum() > 0):
+            raise Failed(f"no gradient reaches {name} (dz/d{name} is {'missing' if grad is None else 'zero'}): "
+                         "torch.normal(...) and .sample() block it; write z = mu + exp(0.5·logvar)·ε.")
+    if not torch.allclose(mu_grad, torch.ones_like(mu), atol=1e-5):
+        raise Failed(f"dz/dmu should be 1 for every element, got values like {_fmt(mu_grad[0])}.")
+    expected = 0.5 * (z.detach() - mu.detach())
+    if not torch.allclose(logvar_grad, expected, rtol=1e-4, atol=1e-5):
+        raise Failed("dz/dlogvar should be 0.5·exp(0.5·logvar)·ε = 0.5·(z − mu); it is not: check how σ is "
+                     "computed from logvar.")
+
+
+@exercise("4.1", "Implement reparameterize")
+def check_reparameterize(student_fn) -> None:
+    """Shape, fresh noise, the samples' mean and spread, and gradients reaching mu and logvar."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4)
+        _reparam_shapes(student_fn)
+        _reparam_moments(student_fn)
+        _reparam_gradients(student_fn)
+
+
+# --- Exercise 4.2 ---------------------------------------------------------------------------------------------
+
+_SF_MU = (0.7, -1.2)
+_SF_SIGMA = (0.6, 1.3)
+_SF_SAMPLES = 20_000
+_SF_Z_LIMIT = 5.0  # standard errors
+
+
+def _objectives():
+    """(name, f, exact ∂/∂μ, exact ∂/∂σ) for z ~ N(μ, σ²) in each coordinate; f sums over coordinates."""
+    mu, sigma = torch.tensor(_SF_MU, dtype=torch.float64), torch.tensor(_SF_SIGMA, dtype=torch.float64)
+    damp = torch.exp(-0.5 * sigma**2)
+    density = torch.exp(-0.5 * (mu / sigma) ** 2) / math.sqrt(2 * math.pi)  # φ(μ/σ)
+    return [
+        ("f(z) = Σ z²", lambda z: z.pow(2).sum(-1), 2 * mu, 2 * sigma),
+        ("f(z) = Σ sin z", lambda z: torch.sin(z).sum(-1), torch.cos(mu) * damp, -sigma * torch.sin(mu) * damp),
+        # a step function: ∇f = 0 almost everywhere, yet E[f] = Σ Φ(μ/σ) moves with μ and σ
+        ("f(z) = Σ 1[z > 0]", lambda z: (z > 0).double().sum(-1), density / sigma, -density * mu / sigma**2),
+    ]
+
+
+def _sf_mistakes(f, mu, sigma, eps) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    right_mu, right_sigma = score_function_grads(f, mu, sigma, eps)
+    values = f(mu + sigma * eps).unsqueeze(-1)
+    score_mu, score_sigma = eps / sigma, (eps.pow(2) - 1) / sigma
+    at_mu = f(mu.expand_as(eps)).unsqueeze(-1)
+    return {
+        "the f(z) factor is missing: the estimator is f(z)·∇log q(z), not ∇log q(z) alone": (score_mu, score_sigma),
+        "the sign of the score is flipped: ∇_μ log q(z) = +(z − μ)/σ² and ∇_σ log q(z) = ((z − μ)² − σ²)/σ³":
+            (-right_mu, -right_sigma),
+        "f is evaluated at μ instead of at the sample z = μ + σ·ε": (at_mu * score_mu, at_mu * score_sigma),
+        "∇_μ log q(z) is divided by σ only once: it is (z − μ)/σ² = ε/σ, not (z − μ)/σ = ε":
+            (values * eps, right_sigma),
+        "∇_σ log q(z) misses the −1/σ that comes from the normalizing constant: it is (ε² − 1)/σ":
+            (right_mu, values * eps.pow(2) / sigma),
+        "the sign of ∇_σ log q(z) is flipped: it is (ε² − 1)/σ, not (1 − ε²)/σ": (right_mu, -right_sigma),
+    }
+
+
+def _student_terms(student_fn, f, mu, sigma, eps) -> tuple[torch.Tensor, torch.Tensor]:
+    out = call_student(student_fn, f, mu, sigma, eps)
+    if not isinstance(out, (tuple, list)) or len(out) != 2:
+        raise Failed("return a pair (grad_mu, grad_sigma) of per-sample terms, each of shape (S, m); "
+                     f"got {type(out).__name__}.")
+    terms = []
+    for name, value in zip(("grad_mu", "grad_sigma"), out):
+        value = _as_tensor(value, name).detach()
+        if value.shape != eps.shape:
+            hint = (" It looks like you averaged over the samples: return one term per sample."
+                    if value.shape == eps.shape[1:] else "")
+            raise Failed(f"{name} should have the shape of eps, (S, m) = {tuple(eps.shape)}, "
+                         f"got {tuple(value.shape)}.{hint}")
+        terms.append(value.double())
+    return terms[0], terms[1]
+
+
+def _name_sf_mistake(got, mistakes) -> str | None:
+    for description, (wrong_mu, wrong_sigma) in mistakes.items():
+        if torch.allclose(got[0], wrong_mu, rtol=1e-4, atol=1e-6) and \
+                torch.allclose(got[1], wrong_sigma, rtol=1e-4, atol=1e-6):
+            return description
+    return None
+
+
+@exercise("4.2", "Implement the score-function estimator")
+def check_score_function_estimator(student_fn) -> None:
+    """Per-sample shapes, then unbiasedness (within 5 standard errors) for a quadratic, a sine and a step function."""
+    mu = torch.tensor(_SF_MU, dtype=torch.float64)
+    sigma = torch.tensor(_SF_SIGMA, dtype=torch.float64)
+    eps = torch.randn(_SF_SAMPLES, 2, generator=torch.Generator().manual_seed(42), dtype=torch.float64)
+    for name, f, exact_mu, exact_sigma in _objectives():
+        try:
+            got = _student_terms(student_fn, f, mu, sigma, eps)
+        except Failed as failure:
+            if "does not require grad" in str(failure):
+                raise Failed(f"{failure} It looks like you differentiated f (the pathwise estimator), which "
+                             f"fails for {name}: the score-function estimator uses only values of f, "
+                             "f(z)·∇log q(z).") from None
+            raise
+        reference = score_function_grads(f, mu, sigma, eps)
+        for label, terms, ref, exact in (("∂/∂μ", got[0], reference[0], exact_mu),
+                                          ("∂/∂σ", got[1], reference[1], exact_sigma)):
+            stderr = ref.std(dim=0) / math.sqrt(_SF_SAMPLES)
+            estimate = terms.mean(dim=0)
+            z_scores = (estimate - exact).abs() / stderr
+            if bool(torch.isfinite(z_scores).all()) and bool((z_scores < _SF_Z_LIMIT).all()):
+                continue
+            hint = _name_sf_mistake(got, _sf_mistakes(f, mu, sigma, eps))
+            if hint is None and name.endswith("1[z > 0]") and bool((got[0] == 0).all()):
+                hint = ("you differentiated f (the pathwise estimator): a step function has zero gradient almost "
+                        "everywhere. The score-function estimator uses only values of f: f(z)·∇log q(z)")
+            raise Failed(f"for {name} with μ={list(_SF_MU)}, σ={list(_SF_SIGMA)} and {_SF_SAMPLES} samples, "
+                         f"the mean of your {label} terms is {_fmt(estimate)} but the exact gradient is "
+                         f"{_fmt(exact)} (off by up to {float(z_scores.nan_to_num(1e9).max()):.0f} standard errors): "
+                         "the estimator is biased." + (f" It looks like {hint}." if hint else ""))
