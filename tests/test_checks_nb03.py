@@ -1,0 +1,151 @@
+"""The checks of notebook 03's exercises: right answers pass, known mistakes are named, crashes are reported."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import helpers.vi_models as vm
+from helpers.checks import RESULTS, check_cavi_update_tau, check_log_joint_unconstrained, check_minibatch_elbo
+
+# ---------------------------------------------------------------- 3.1: CAVI update of q(tau)
+
+
+def tau_reference(x, prior, m, kappa):
+    n = len(x)
+    expected_sq = ((x - m) ** 2).sum().item() + n / kappa + prior.lambda0 * ((m - prior.mu0) ** 2 + 1 / kappa)
+    return prior.a0 + (n + 1) / 2, prior.b0 + 0.5 * expected_sq
+
+
+def test_cavi_reference_passes(capsys):
+    assert check_cavi_update_tau(tau_reference) is True
+    assert "✅ Exercise 3.1" in capsys.readouterr().out
+    assert RESULTS["3.1"].passed
+
+
+def tau_with(a_of, b_of):
+    """A wrong update built from the reference: a and b replaced by functions of everything."""
+    def update(x, prior, m, kappa):
+        a, b = tau_reference(x, prior, m, kappa)
+        return a_of(a, b, x, prior, m, kappa), b_of(a, b, x, prior, m, kappa)
+    return update
+
+
+def keep_a(a, b, x, prior, m, kappa):
+    return a
+
+
+def keep_b(a, b, x, prior, m, kappa):
+    return b
+
+
+@pytest.mark.parametrize("wrong, named", [
+    (tau_with(lambda a, b, x, prior, m, kappa: prior.a0 + len(x) / 2, keep_b), "a misses the ½"),
+    (tau_with(keep_a, lambda a, b, x, prior, m, kappa: prior.b0 + 0.5 * (
+        ((x - m) ** 2).sum().item() + prior.lambda0 * (m - prior.mu0) ** 2)), "b plugs in m for mu"),
+    (tau_with(keep_a, lambda a, b, x, prior, m, kappa: prior.b0 + 0.5 * (
+        ((x - m) ** 2).sum().item() + len(x) / kappa)), "b misses the prior term"),
+    (tau_with(keep_a, lambda a, b, x, prior, m, kappa: 2 * b - prior.b0), "the ½ in front"),
+    (tau_with(keep_a, lambda a, b, x, prior, m, kappa: 1 / b), "returned as a scale"),
+    (tau_with(lambda a, b, x, prior, m, kappa: a - prior.a0, keep_b), "misses the prior's a0"),
+    (tau_with(keep_a, lambda a, b, x, prior, m, kappa: b - prior.b0), "misses the prior's b0"),
+])
+def test_cavi_mistakes_are_named(wrong, named, capsys):
+    assert check_cavi_update_tau(wrong) is False
+    out = capsys.readouterr().out
+    assert "❌ Exercise 3.1" in out and named in out
+    assert not RESULTS["3.1"].passed
+
+
+def test_cavi_unknown_mistake_still_fails(capsys):
+    assert check_cavi_update_tau(tau_with(lambda a, b, *_: a + 1.0, lambda a, b, *_: b * 1.5)) is False
+    out = capsys.readouterr().out
+    assert "❌" in out and "expected" in out and "It looks like" not in out
+
+
+@pytest.mark.parametrize("answer, named", [
+    (lambda x, prior, m, kappa: 3.0, "should return a pair"),
+    (lambda x, prior, m, kappa: (1.0, 2.0, 3.0), "of length 3"),
+    (lambda x, prior, m, kappa: ("a", "b"), "two numbers"),
+])
+def test_cavi_wrong_return_types_are_reported(answer, named, capsys):
+    assert check_cavi_update_tau(answer) is False
+    assert named in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 3.2: SVI scaling
+
+
+def test_minibatch_reference_passes(capsys):
+    assert check_minibatch_elbo(lambda terms, n: n / len(terms) * terms.sum()) is True
+    assert check_minibatch_elbo(lambda terms, n: n * terms.mean()) is True  # the same thing, written differently
+    assert "✅ Exercise 3.2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, named", [
+    (lambda terms, n: terms.sum(), "the N/B scaling is missing"),
+    (lambda terms, n: terms.mean(), "scaled by 1/B"),
+    (lambda terms, n: n * terms.sum(), "scaled by N instead of N/B"),
+    (lambda terms, n: len(terms) / n * terms.sum(), "inverted"),
+    (lambda terms, n: terms.sum() / n, "scaled by 1/N"),
+])
+def test_minibatch_wrong_scalings_are_named(wrong, named, capsys):
+    assert check_minibatch_elbo(wrong) is False
+    out = capsys.readouterr().out
+    assert "❌ Exercise 3.2" in out and named in out
+
+
+def test_minibatch_returning_a_vector_is_reported(capsys):
+    assert check_minibatch_elbo(lambda terms, n: n / len(terms) * terms) is False
+    assert "return one number" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- 3.3: ADVI Jacobian
+
+
+def advi_reference(zeta, counts, a0, b0):
+    rate = zeta.exp()
+    return counts.sum() * zeta - len(counts) * rate + (a0 - 1) * zeta - b0 * rate + zeta
+
+
+def test_advi_reference_passes_with_or_without_constants(capsys):
+    assert check_log_joint_unconstrained(advi_reference) is True
+    assert check_log_joint_unconstrained(lambda z, c, a0, b0: vm.poisson_gamma_log_joint_log_rate(z, c, a0, b0)) is True
+    assert "✅ Exercise 3.3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("wrong, named", [
+    (lambda z, c, a0, b0: advi_reference(z, c, a0, b0) - z, "log-Jacobian term is missing"),
+    (lambda z, c, a0, b0: advi_reference(z, c, a0, b0) - 2 * z, "wrong sign"),
+    (lambda z, c, a0, b0: advi_reference(z, c, a0, b0) - z + z.exp(), "written as λ"),
+])
+def test_advi_mistakes_are_named(wrong, named, capsys):
+    assert check_log_joint_unconstrained(wrong) is False
+    out = capsys.readouterr().out
+    assert "❌ Exercise 3.3" in out and named in out
+
+
+def test_advi_wrong_shape_is_reported(capsys):
+    assert check_log_joint_unconstrained(lambda z, c, a0, b0: advi_reference(z, c, a0, b0).sum()) is False
+    assert "one value per ζ" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------- every check: stubs and crashes
+
+
+@pytest.mark.parametrize("check, number", [(check_cavi_update_tau, "3.1"), (check_minibatch_elbo, "3.2"),
+                                           (check_log_joint_unconstrained, "3.3")])
+def test_stub_and_crash_are_reported_not_raised(check, number, capsys):
+    def stub(*args):
+        raise NotImplementedError(f"Exercise {number}: to do")
+
+    def crash(*args):
+        return torch.zeros(2) @ torch.zeros(3)
+
+    assert check(stub) is False
+    assert "not implemented yet" in capsys.readouterr().out
+    assert check(crash) is False
+    out = capsys.readouterr().out
+    assert f"❌ Exercise {number}" in out and "RuntimeError" in out
+    assert check("not a function") is False
+    assert "expected a function" in capsys.readouterr().out
