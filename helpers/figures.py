@@ -178,8 +178,8 @@ def vae_figure() -> plt.Figure:
                        ((5.65, y + 0.5), (6.05, y + 0.1)), ((5.65, y - 0.5), (6.05, y - 0.1)),
                        ((7.0, y - 1.7), (7.0, y - 0.4)), ((7.95, y), (8.4, y)), ((10.4, y), (11.15, y))):
         _arrow(ax, start, end)
-    ax.text(7.15, y - 1.05, "noise: a separate input,\nso gradients reach $\\mu$, $\\sigma$", fontsize=8.5,
-            va="center", ha="left", color="0.3")
+    ax.text(6.85, y - 1.05, "noise: a separate input,\nso gradients reach $\\mu$, $\\sigma$", fontsize=8.5,
+            va="center", ha="right", color="0.3")
     _arrow(ax, (5.2, y + 0.85), (5.2, y + 1.85), colour=LOSS_COLOUR, style="-")
     ax.text(5.2, y + 2.0, r"KL$\left(q_\phi(z\mid x)\,\|\,\mathcal{N}(0, I)\right)$" + "\nregularizer, closed form",
             color=LOSS_COLOUR, ha="center", va="bottom", fontsize=10)

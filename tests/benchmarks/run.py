@@ -117,7 +117,7 @@ def explorer_latency(moves: int = 60) -> dict[str, tuple[float, float]]:
     explorers = {
         "2-D explorer": (LatentExplorer2D(z2, mu2, y_test), lambda e: e.sliders),
         "encode-then-edit": (EncodeEditExplorer(z16, x_test, y_test), lambda e: list(e.sliders.values())),
-        "interpolation": (InterpolationExplorer(z16, x_test, y_test), lambda e: [e.t]),
+        "interpolation": (InterpolationExplorer(z16, x_test), lambda e: [e.t]),
     }
     rows = {}
     for name, (explorer, sliders) in explorers.items():
