@@ -1,0 +1,140 @@
+"""Checks for notebook 01 (autoencoders and PCA): PCA reconstruction and principal angles."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from helpers.checks.core import Failed, assert_close, call_student, exercise
+from helpers.linear import pca, pca_reconstruct, principal_angles
+
+__all__ = ["check_reconstruct_with_pca", "check_principal_angles"]
+
+
+def _answer(value, what: str) -> np.ndarray:
+    """The student's answer as a float array, or Failed naming what came back."""
+    if value is None:
+        raise Failed(f"{what} returned None: is the `return` line missing?")
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    try:
+        return np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise Failed(f"{what} should return an array of numbers, got {type(value).__name__}.") from None
+
+
+# --- Exercise 1.1 ---------------------------------------------------------------------------------------------
+
+
+def _pca_cases() -> list[tuple[np.ndarray, np.ndarray, int]]:
+    """(x_train, x, m): a square training set first (so that using U instead of V runs and can be named)."""
+    rng = np.random.default_rng(11)
+    cases = []
+    for n_train, n, n_new, m in ((12, 12, 5, 3), (40, 10, 7, 4), (30, 6, 4, 6)):
+        scales = np.linspace(3.0, 0.3, n)  # distinct variances: a unique, well-separated PCA
+        x_train = 2.0 + rng.normal(size=(n_train, n)) * scales + rng.uniform(0, 1, size=n)
+        x = 2.0 + rng.normal(size=(n_new, n)) * scales
+        cases.append((x_train, x, m))
+    return cases
+
+
+def _pca_mistakes(x_train: np.ndarray, x: np.ndarray, m: int) -> dict[str, np.ndarray]:
+    mean = x_train.mean(axis=0)
+    u, _, vt = np.linalg.svd(x_train - mean, full_matrices=False)
+    _, _, vt_raw = np.linalg.svd(x_train, full_matrices=False)
+    v_m = vt[:m].T
+    mistakes = {
+        "the mean is not added back: x̂ = μ + (x − μ) V_m V_mᵀ, not (x − μ) V_m V_mᵀ": (x - mean) @ v_m @ v_m.T,
+        "the mean is not subtracted from x before projecting: project x − μ, then add μ back":
+            mean + x @ v_m @ v_m.T,
+        "nothing is centred: PCA needs the SVD of x_train − μ and the projection of x − μ":
+            x @ vt_raw[:m].T @ vt_raw[:m],
+        "x_train is not centred before the SVD: take the SVD of x_train − μ":
+            mean + (x - mean) @ vt_raw[:m].T @ vt_raw[:m],
+        "you returned the codes z = (x − μ) V_m; the task asks for the reconstruction x̂ = μ + z V_mᵀ":
+            (x - mean) @ v_m,
+        "the principal directions are taken from the columns of Vᵀ; np.linalg.svd returns Vᵀ, whose ROWS are "
+        "the directions: use vt[:m]": mean + (x - mean) @ vt[:, :m] @ vt[:, :m].T,
+        "the last m directions (the least variance) are kept: the SVD sorts singular values in decreasing "
+        "order, so keep the first m rows of Vᵀ": mean + (x - mean) @ vt[-m:].T @ vt[-m:],
+    }
+    if u.shape[0] == vt.shape[1]:  # U's columns live in the space of examples; they only fit when N = n
+        mistakes["you used U (directions in the space of examples) instead of V: the principal directions are "
+                 "the rows of Vᵀ"] = mean + (x - mean) @ u[:, :m] @ u[:, :m].T
+    return mistakes
+
+
+@exercise("1.1", "PCA reconstruction")
+def check_reconstruct_with_pca(student_fn) -> None:
+    """Compare with μ + (x − μ) V_m V_mᵀ on three data sets (one square, so that U-for-V mistakes show)."""
+    for x_train, x, m in _pca_cases():
+        inputs = f"x_train of shape {x_train.shape}, x of shape {x.shape}, m={m}"
+        got = _answer(call_student(student_fn, x_train.copy(), x.copy(), m), "reconstruct_with_pca")
+        fit = pca(x_train, m)
+        expected = pca_reconstruct(x, fit.mean, fit.components)
+        assert_close(got, expected, inputs=inputs, rtol=1e-6, atol=1e-8, mistakes=_pca_mistakes(x_train, x, m))
+
+
+# --- Exercise 1.2 ---------------------------------------------------------------------------------------------
+
+
+def _angle_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(12)
+    c, s = np.cos(np.radians(30.0)), np.sin(np.radians(30.0))
+    plane = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    tilted = np.array([[1.0, 0.0], [0.0, c], [0.0, s]])
+    skewed = rng.normal(size=(8, 3)) @ np.array([[3.0, 1.0, 0.0], [0.0, 0.5, 2.0], [0.0, 0.0, 1.5]])
+    other = rng.normal(size=(8, 2)) * np.array([4.0, 0.3])
+    same = skewed @ np.array([[2.0, 1.0, 0.5], [0.0, 1.0, -1.0], [0.3, 0.0, 3.0]])  # same span, another basis
+    return [
+        ("a = span(e1, e2), b = span(e1, cos30°·e2 + sin30°·e3) in ℝ³", plane, tilted),
+        ("two non-orthonormal bases in ℝ⁸ (3 and 2 columns)", skewed, other),
+        ("two different, non-orthonormal bases of the same 3-D subspace of ℝ⁸", skewed, same),
+    ]
+
+
+def _angle_mistakes(a: np.ndarray, b: np.ndarray, expected: np.ndarray) -> dict[str, np.ndarray]:
+    def raw_angles(p, q):
+        cos = np.linalg.svd(p.T @ q, compute_uv=False)[: len(expected)]
+        return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
+
+    def unit(v):
+        return v / np.linalg.norm(v, axis=0)
+
+    cosines = np.cos(np.radians(expected))
+    return {
+        "the angles are in radians: convert with np.degrees": np.radians(expected),
+        "you returned the cosines σ_i(Q_aᵀ Q_b); the angles are arccos of them, in degrees": cosines,
+        "the angles are in descending order: sort them from smallest to largest": expected[::-1],
+        "the bases are not orthonormalised: the singular values of aᵀb are cosines only when a and b have "
+        "orthonormal columns (use np.linalg.qr first)": raw_angles(a, b),
+        "the columns are normalised but not orthogonalised: use np.linalg.qr to get orthonormal bases":
+            raw_angles(unit(a), unit(b)),
+    }
+
+
+def _nan_message(description: str, got: np.ndarray, a: np.ndarray, b: np.ndarray, expected: np.ndarray) -> str:
+    """Why arccos gave nan: cosines of orthonormal bases only pass 1 by rounding; raw aᵀb can be any size."""
+    start = f"for {description}, your angles contain nan: arccos was given a number above 1."
+    clip = " Rounding can push a cosine of 0° to 1.0000000000000002: clip with np.clip(cos, -1, 1) before np.arccos."
+    finite = ~np.isnan(got)
+    if got.shape == expected.shape and finite.any() and np.allclose(got[finite], expected[finite], atol=1e-3):
+        return start + clip
+    if np.allclose(expected, 0.0, atol=1e-6):
+        return start + (" Orthonormalise a and b (np.linalg.qr), and clip the cosines with np.clip(cos, -1, 1) "
+                        "before np.arccos: for equal subspaces every cosine is 1 up to rounding.")
+    if np.linalg.svd(a.T @ b, compute_uv=False).max() > 1 + 1e-6:
+        return start + (" Singular values of aᵀb are cosines only when a and b have orthonormal columns: "
+                        "orthonormalise them first (np.linalg.qr), and clip with np.clip(cos, -1, 1).")
+    return start + clip
+
+
+@exercise("1.2", "Principal angles between subspaces")
+def check_principal_angles(student_fn) -> None:
+    """Compare with arccos of the singular values of Q_aᵀ Q_b, in degrees, ascending, on three pairs of bases."""
+    for description, a, b in _angle_cases():
+        got = _answer(call_student(student_fn, a.copy(), b.copy()), "principal_angles_deg")
+        expected = principal_angles(a, b)
+        if got.size and np.isnan(got).any():
+            raise Failed(_nan_message(description, got, a, b, expected))
+        assert_close(got, expected, inputs=description, rtol=1e-4, atol=1e-3,
+                     mistakes=_angle_mistakes(a, b, expected))
