@@ -108,7 +108,8 @@ def build_notebook(nb: dict, source_name: str) -> dict:
             if BEGIN in text:
                 if current is None:
                     raise ValueError(f"{source_name} cell {index}: a solution with no `### Exercise N.M — title` above")
-                stub = f'raise NotImplementedError("Exercise {current.number}: {current.title}")'
+                task = json.dumps(f"Exercise {current.number}: {current.title}", ensure_ascii=False)
+                stub = f"raise NotImplementedError({task})"
                 text = _stub_solution(text, stub, f"{source_name} cell {index}")
                 solution_cells += 1
             text = "\n".join(line for line in text.split("\n") if line.strip() != NBVAL_MARKER)
