@@ -160,9 +160,9 @@ def vae_figure() -> plt.Figure:
     """x → encoder → (μ, σ) → z = μ + σ⊙ε (ε ~ N(0, I) a separate input) → decoder → x̂, with the two loss terms."""
     from helpers.pretrained import load
 
-    model, x = load("vae-mnist-z2"), _test_digit()
+    model, x = load("vae-mnist-z2"), _best_reconstructed_digit()
     with torch.no_grad():
-        mu, logvar = model.encode(x[None])
+        mu, _ = model.encode(x[None])
         x_hat = torch.sigmoid(model.decode(mu))[0]
     fig, ax = _canvas(3.6)
     y = 3.6
@@ -178,7 +178,7 @@ def vae_figure() -> plt.Figure:
                        ((5.65, y + 0.5), (6.05, y + 0.1)), ((5.65, y - 0.5), (6.05, y - 0.1)),
                        ((7.0, y - 1.7), (7.0, y - 0.4)), ((7.95, y), (8.4, y)), ((10.4, y), (11.15, y))):
         _arrow(ax, start, end)
-    ax.text(6.85, y - 1.05, "noise: a separate input,\nso gradients reach $\\mu$, $\\sigma$", fontsize=8.5,
+    ax.text(6.85, y - 1.2, "noise: a separate input,\nso gradients reach $\\mu$, $\\sigma$", fontsize=8,
             va="center", ha="right", color="0.3")
     _arrow(ax, (5.2, y + 0.85), (5.2, y + 1.85), colour=LOSS_COLOUR, style="-")
     ax.text(5.2, y + 2.0, r"KL$\left(q_\phi(z\mid x)\,\|\,\mathcal{N}(0, I)\right)$" + "\nregularizer, closed form",
@@ -187,9 +187,24 @@ def vae_figure() -> plt.Figure:
            connectionstyle="arc3,rad=-0.18")
     ax.text(10.2, y + 2.0, r"reconstruction $-\log p_\theta(x \mid z)$" + "\n(binary cross-entropy)",
             color=LOSS_COLOUR, ha="center", va="bottom", fontsize=10)
-    ax.text(7.0, 0.35, r"loss $= -\mathrm{ELBO}$ = reconstruction + KL;  digits from the shipped $z \in \mathbb{R}^2$ "
-            "model", ha="center", fontsize=10)
+    ax.text(7.0, 0.35, r"loss $= -\mathrm{ELBO}$ = reconstruction + KL;  a real test digit, reconstructed by the "
+            "shipped 2-D model", ha="center", fontsize=9)
     return fig
+
+
+def _best_reconstructed_digit(candidates: int = 100) -> torch.Tensor:
+    """The test digit (among the first `candidates`) that the 2-D VAE reconstructs best: a legible example."""
+    from helpers.data import load_mnist
+    from helpers.objectives import bernoulli_log_prob
+    from helpers.pretrained import load
+
+    model = load("vae-mnist-z2")
+    x_test, _ = load_mnist("test")
+    x = x_test[:candidates]
+    with torch.no_grad():
+        mu, _ = model.encode(x)
+        fit = bernoulli_log_prob(x, model.decode(mu))
+    return x[int(fit.argmax())]
 
 
 # ---------------------------------------------------------------- the series' figures
