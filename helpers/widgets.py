@@ -430,8 +430,11 @@ class EncodeEditExplorer(_Explorer):
         self.original.value = to_png(self.x[i].reshape(SIDE, SIDE).cpu().numpy(), self.scale)
         self.reconstruction.value = to_png(decode_mean(self.model, self.mu[i])[0], self.scale)
         values = ", ".join(f"z{j + 1} = {self.mu[i, j]:+.2f}" for j in self.order if j in self.active)
-        self.mu_text.value = (f"digit #{i} is a {self.labels[i]}; μ(x) on the active dimensions: {values} "
-                              "(the inactive ones sit near 0)")
+        if len(self.active) < len(self.order):
+            where = "on the active dimensions", " (the inactive ones sit near 0)"
+        else:
+            where = "most informative dimension first", ""
+        self.mu_text.value = f"digit #{i} is a {self.labels[i]}; μ(x) {where[0]}: {values}{where[1]}"
         self._timed_update()
 
     def _update(self) -> None:

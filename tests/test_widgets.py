@@ -210,6 +210,18 @@ def test_edit_explorer_sorts_by_kl_and_labels_inactive_dimensions(digits):
     assert explorer.order == [2, 0, 3, 1]
     shown = [child.description for child in explorer.ui.children if child in explorer.sliders.values()]
     assert shown == ["z3 · KL 2.00", "z1 · KL 0.30", "z4 · KL 0.00 · inactive", "z2 · KL 0.00 · inactive"]
+    assert "on the active dimensions: z3 = " in explorer.mu_text.value
+    assert "(the inactive ones sit near 0)" in explorer.mu_text.value
+
+
+def test_edit_explorer_without_inactive_dimensions_labels_none(digits):
+    x, labels = digits
+    explorer = EncodeEditExplorer(_vae(3), x, labels, kl=torch.tensor([1.1, 2.0, 1.5]))
+    assert explorer.order == [1, 2, 0]
+    assert [slider.description for slider in explorer.sliders.values()] == ["z2 · KL 2.00", "z3 · KL 1.50",
+                                                                           "z1 · KL 1.10"]
+    assert "most informative dimension first: z2 = " in explorer.mu_text.value
+    assert "inactive" not in explorer.mu_text.value
 
 
 def test_explorers_share_layouts_so_the_saved_state_stays_small(digits):
