@@ -66,40 +66,37 @@ def notebook_times(paths: list[Path], repeats: int = 1, timeout: int = 600) -> l
 
 
 def recipe_quality(budget_s: float, seeds: list[int], iwae_k: int = 1000) -> dict[str, dict]:
-    """Ours vs reference, each trained for `budget_s` seconds per seed: test ELBO and IWAE-k, mean ± sd."""
-    from helpers.data import load_mnist
-    from helpers.objectives import iwae_bound
-    from helpers.recipes import OURS, REFERENCE, evaluate_test_elbo, train_vae
+    """Ours vs reference, each trained for `budget_s` seconds per seed (latent 20): test ELBO and IWAE-k."""
+    from helpers.recipes import compare_recipes
 
-    x_test, _ = load_mnist("test", binarize="static")
+    comparison = compare_recipes(budget_s=budget_s, seeds=seeds, latent_dim=20, iwae_k=iwae_k)
     results = {}
-    for recipe, latent in ((OURS, 16), (REFERENCE, 20)):
-        elbos, iwaes, epochs = [], [], []
-        for seed in seeds:
-            trained = train_vae(recipe, latent, budget_s=budget_s, seed=seed, progress=False)
-            elbos.append(evaluate_test_elbo(trained.model, repeats=5))
-            torch.manual_seed(seed)
-            iwaes.append(float(iwae_bound(trained.model, x_test, k=iwae_k).mean()))
-            epochs.append(len(trained.history["epoch"]))
-        results[recipe.name] = {"latent": latent, "elbo": elbos, "iwae": iwaes, "epochs": epochs}
+    for name in ("ours", "reference"):
+        runs = [r for r in comparison["runs"] if r["recipe"] == name]
+        results[name] = {"latent": comparison["latent_dim"], "elbo": [r["test_elbo"] for r in runs],
+                         "iwae": [r[f"test_iwae_{iwae_k}"] for r in runs], "epochs": [r["epochs"] for r in runs]}
     return results
 
 
-def throughput(gflops: float) -> dict[str, dict]:
-    """Images per second of one training epoch for each recipe, and the FLOP rate that implies."""
-    from helpers.recipes import OURS, REFERENCE, train_vae
+def throughput(gflops: float, latent_dim: int = 20) -> dict[str, dict]:
+    """Images per second of one training epoch of each recipe's model and batch size, and the FLOP rate it implies."""
+    from helpers.data import dynamic_binarize, load_mnist
+    from helpers.models import VAE
+    from helpers.objectives import elbo
+    from helpers.recipes import OURS, REFERENCE
+    from helpers.training import fit
 
+    x, _ = load_mnist("train")
     rows = {}
-    for recipe, latent in ((OURS, 16), (REFERENCE, 20)):
-        trained = train_vae(recipe, latent, budget_s=1e-9, progress=False)  # stops after one epoch
-        n_train = 4000 - recipe.n_valid
-        seconds = trained.history["seconds"][0]
-        sizes = [784, *recipe.hidden, 2 * latent]
-        flops_per_image = 6 * (sum(a * b for a, b in zip(sizes[:-1], sizes[1:])) +
-                               sum(a * b for a, b in zip([latent, *reversed(recipe.hidden)],
-                                                         [*reversed(recipe.hidden), 784])))
-        rate = n_train / seconds
-        rows[recipe.name] = {"images_per_s": rate, "fraction_of_matmul": rate * flops_per_image / (gflops * 1e9)}
+    for recipe in (OURS, REFERENCE):
+        model = VAE(latent_dim, recipe.hidden, activation=recipe.activation)
+        history = fit(model, lambda m, b: -elbo(m, b).mean(), x, epochs=1, batch_size=recipe.batch_size,
+                      transform=dynamic_binarize, progress=False)
+        encoder = [784, *recipe.hidden, 2 * latent_dim]
+        decoder = [latent_dim, *reversed(recipe.hidden), 784]
+        weights = sum(a * b for sizes in (encoder, decoder) for a, b in zip(sizes[:-1], sizes[1:]))
+        rate = len(x) / history["seconds"][0]
+        rows[recipe.name] = {"images_per_s": rate, "fraction_of_matmul": rate * 6 * weights / (gflops * 1e9)}
     return rows
 
 
