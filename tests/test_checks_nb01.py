@@ -92,7 +92,7 @@ def not_done(x_train, x, m):
 
 @pytest.mark.parametrize("answer", [reference, with_helpers, with_torch, with_eigh])
 def test_correct_reconstructions_pass(answer, capsys):
-    assert check_reconstruct_with_pca(answer) is True
+    assert check_reconstruct_with_pca(answer)
     assert "✅ Exercise 1.1" in capsys.readouterr().out
     assert RESULTS["1.1"].passed
 
@@ -110,7 +110,7 @@ def test_correct_reconstructions_pass(answer, capsys):
     (not_done, "not implemented yet"),
 ])
 def test_usual_pca_mistakes_are_named(answer, words, capsys):
-    assert check_reconstruct_with_pca(answer) is False
+    assert not check_reconstruct_with_pca(answer)
     out = capsys.readouterr().out
     assert "❌ Exercise 1.1" in out and words in out, out
     assert not RESULTS["1.1"].passed
@@ -120,7 +120,7 @@ def test_a_crashing_reconstruction_is_reported_not_raised(capsys):
     def crashes(x_train, x, m):
         return x @ np.ones((3, 3))
 
-    assert check_reconstruct_with_pca(crashes) is False
+    assert not check_reconstruct_with_pca(crashes)
     assert "your function raised ValueError" in capsys.readouterr().out
 
 
@@ -188,7 +188,7 @@ def angles_not_done(a, b):
 
 @pytest.mark.parametrize("answer", [angles_reference, angles_torch, principal_angles])
 def test_correct_angles_pass(answer, capsys):
-    assert check_principal_angles(answer) is True
+    assert check_principal_angles(answer)
     assert "✅ Exercise 1.2" in capsys.readouterr().out
 
 
@@ -204,7 +204,7 @@ def test_correct_angles_pass(answer, capsys):
     (angles_not_done, "not implemented yet"),
 ])
 def test_usual_angle_mistakes_are_named(answer, words, capsys):
-    assert check_principal_angles(answer) is False
+    assert not check_principal_angles(answer)
     out = capsys.readouterr().out
     assert "❌ Exercise 1.2" in out and words in out, out
     assert not RESULTS["1.2"].passed

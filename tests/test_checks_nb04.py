@@ -70,7 +70,7 @@ def with_rsample(mu, logvar):
 
 @pytest.mark.parametrize("answer", [reparameterize, with_rsample])
 def test_correct_reparameterize_passes(answer, capsys):
-    assert check_reparameterize(answer) is True
+    assert check_reparameterize(answer)
     assert "✅ Exercise 4.1" in capsys.readouterr().out
     assert RESULTS["4.1"].passed
 
@@ -102,7 +102,7 @@ def test_the_check_does_not_disturb_the_global_random_state():
     ],
 )
 def test_reparameterize_mistakes_are_named(answer, words, capsys):
-    assert check_reparameterize(answer) is False
+    assert not check_reparameterize(answer)
     out = capsys.readouterr().out
     assert "❌ Exercise 4.1" in out
     assert words in out, out
@@ -182,7 +182,7 @@ def sf_not_done(f, mu, sigma, eps):
 
 @pytest.mark.parametrize("answer", [reference, with_baseline, via_log_prob])
 def test_correct_score_function_passes(answer, capsys):
-    assert check_score_function_estimator(answer) is True
+    assert check_score_function_estimator(answer)
     assert "✅ Exercise 4.2" in capsys.readouterr().out
 
 
@@ -203,7 +203,7 @@ def test_correct_score_function_passes(answer, capsys):
     ],
 )
 def test_score_function_mistakes_are_named(answer, words, capsys):
-    assert check_score_function_estimator(answer) is False
+    assert not check_score_function_estimator(answer)
     out = capsys.readouterr().out
     assert "❌ Exercise 4.2" in out
     assert words in out, out
@@ -215,7 +215,7 @@ def test_a_biased_answer_without_a_known_mistake_still_fails(capsys):
         g_mu, g_sigma = score_function_grads(f, mu, sigma, eps)
         return g_mu + 0.5, g_sigma
 
-    assert check_score_function_estimator(off_by_a_bit) is False
+    assert not check_score_function_estimator(off_by_a_bit)
     out = capsys.readouterr().out
     assert "the estimator is biased" in out and "It looks like" not in out
 
@@ -226,5 +226,5 @@ def test_an_autograd_pathwise_answer_is_told_why_it_breaks_on_a_step(capsys):
         sigma_s = sigma.expand_as(eps).clone().requires_grad_(True)
         return torch.autograd.grad(f(mu_s + sigma_s * eps).sum(), (mu_s, sigma_s))
 
-    assert check_score_function_estimator(autograd_pathwise) is False
+    assert not check_score_function_estimator(autograd_pathwise)
     assert "you differentiated f (the pathwise estimator)" in capsys.readouterr().out

@@ -31,21 +31,21 @@ LOSS_MISTAKES = {
 
 
 def test_beta_loss_reference_passes(capsys):
-    assert check_beta_vae_loss(_right_loss) is True
+    assert check_beta_vae_loss(_right_loss)
     assert "✅ Exercise 7.1" in capsys.readouterr().out
     assert RESULTS["7.1"].passed
 
 
 @pytest.mark.parametrize("phrase", sorted(LOSS_MISTAKES))
 def test_beta_loss_mistakes_are_named(phrase, capsys):
-    assert check_beta_vae_loss(LOSS_MISTAKES[phrase]) is False
+    assert not check_beta_vae_loss(LOSS_MISTAKES[phrase])
     out = capsys.readouterr().out
     assert "❌ Exercise 7.1" in out and phrase in out, out
     assert not RESULTS["7.1"].passed
 
 
 def test_beta_loss_detached_result_is_caught(capsys):
-    assert check_beta_vae_loss(lambda *args: _right_loss(*args).item()) is False
+    assert not check_beta_vae_loss(lambda *args: _right_loss(*args).item())
     assert "gradients flow through" in capsys.readouterr().out
 
 
@@ -53,9 +53,9 @@ def test_beta_loss_not_implemented_and_crash_are_reported(capsys):
     def stub(x, logits, mu, logvar, beta):
         raise NotImplementedError("Exercise 7.1: write the loss")
 
-    assert check_beta_vae_loss(stub) is False
+    assert not check_beta_vae_loss(stub)
     assert "not implemented yet" in capsys.readouterr().out
-    assert check_beta_vae_loss(lambda x, logits, mu, logvar, beta: logits @ mu) is False
+    assert not check_beta_vae_loss(lambda x, logits, mu, logvar, beta: logits @ mu)
     assert "your function raised RuntimeError" in capsys.readouterr().out
 
 
@@ -73,21 +73,21 @@ ACTIVITY_MISTAKES = {
 
 
 def test_active_units_reference_passes_including_biased_variance(capsys):
-    assert check_active_units_mask(lambda mu, threshold=0.01: mu.var(dim=0) > threshold) is True
-    assert check_active_units_mask(lambda mu, threshold=0.01: mu.var(dim=0, unbiased=False) > threshold) is True
-    assert check_active_units_mask(lambda mu, threshold=0.01: (mu.var(dim=0) > threshold).float()) is True
+    assert check_active_units_mask(lambda mu, threshold=0.01: mu.var(dim=0) > threshold)
+    assert check_active_units_mask(lambda mu, threshold=0.01: mu.var(dim=0, unbiased=False) > threshold)
+    assert check_active_units_mask(lambda mu, threshold=0.01: (mu.var(dim=0) > threshold).float())
     assert "✅ Exercise 7.2" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("phrase", sorted(ACTIVITY_MISTAKES))
 def test_active_units_mistakes_are_named(phrase, capsys):
-    assert check_active_units_mask(ACTIVITY_MISTAKES[phrase]) is False
+    assert not check_active_units_mask(ACTIVITY_MISTAKES[phrase])
     out = capsys.readouterr().out
     assert "❌ Exercise 7.2" in out and phrase in out, out
 
 
 def test_active_units_returning_the_variances_is_explained(capsys):
-    assert check_active_units_mask(lambda mu, threshold=0.01: mu.var(dim=0)) is False
+    assert not check_active_units_mask(lambda mu, threshold=0.01: mu.var(dim=0))
     assert "boolean mask" in capsys.readouterr().out
 
 
@@ -95,9 +95,9 @@ def test_active_units_not_implemented_and_crash_are_reported(capsys):
     def stub(mu, threshold=0.01):
         raise NotImplementedError("Exercise 7.2: count the active units")
 
-    assert check_active_units_mask(stub) is False
+    assert not check_active_units_mask(stub)
     assert "not implemented yet" in capsys.readouterr().out
-    assert check_active_units_mask(lambda mu, threshold=0.01: mu.var(dim=2)) is False
+    assert not check_active_units_mask(lambda mu, threshold=0.01: mu.var(dim=2))
     assert "your function raised IndexError" in capsys.readouterr().out
 
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-__all__ = ["RESULTS", "CheckResult", "exercise", "Failed", "call_student", "assert_close",
+__all__ = ["RESULTS", "CheckResult", "CheckOutcome", "exercise", "Failed", "call_student", "assert_close",
            "name_the_mistake"]
 
 
@@ -24,20 +24,37 @@ class CheckResult:
 RESULTS: dict[str, CheckResult] = {}
 
 
+class CheckOutcome:
+    """What a check returns: truthy when the answer passed. It shows nothing in a notebook (the verdict line is
+    already printed), so a check cell's output is that one line."""
+
+    def __init__(self, passed: bool) -> None:
+        self.passed = passed
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def __repr__(self) -> str:
+        return f"CheckOutcome(passed={self.passed})"
+
+    def _ipython_display_(self) -> None:
+        pass
+
+
 class Failed(Exception):
     """Raised inside a check to stop it with a message for the student."""
 
 
 def exercise(number: str, title: str):
-    """Decorate a check: it prints one verdict line, records it in RESULTS and returns True/False.
+    """Decorate a check: it prints one verdict line, records it in RESULTS and returns a CheckOutcome.
 
     Inside, the check raises `Failed("message")` for a wrong answer; any other exception from
     the check itself is reported as such, never propagated to the student's notebook.
     """
 
-    def decorate(check: Callable[..., None]) -> Callable[..., bool]:
+    def decorate(check: Callable[..., None]) -> Callable[..., CheckOutcome]:
         @functools.wraps(check)
-        def run(*args, **kwargs) -> bool:
+        def run(*args, **kwargs) -> CheckOutcome:
             try:
                 check(*args, **kwargs)
             except Failed as failure:
@@ -53,10 +70,10 @@ def exercise(number: str, title: str):
     return decorate
 
 
-def _record(number: str, passed: bool, message: str) -> bool:
+def _record(number: str, passed: bool, message: str) -> CheckOutcome:
     RESULTS[number] = CheckResult(number, passed, message)
     print(message)
-    return passed
+    return CheckOutcome(passed)
 
 
 def call_student(fn: Callable, *args, **kwargs):
