@@ -140,7 +140,7 @@ def epoch_scaling(sizes: tuple[int, ...] = (1000, 2000, 4000), repeats: int = 3)
         datasets[60000] = load_mnist("train", source="full")[0]
     rows = {}
     for n, data in datasets.items():
-        model = VAE(16, OURS.hidden)
+        model = VAE(16, OURS.hidden, activation=OURS.activation)
         history = fit(model, lambda m, b: -elbo(m, b).mean(), data, epochs=repeats, batch_size=OURS.batch_size,
                       transform=dynamic_binarize, progress=False)
         per_epoch = np.diff([0.0, *history["seconds"]])

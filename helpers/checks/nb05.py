@@ -1,0 +1,129 @@
+"""Checks for notebook 05 (the VAE): the per-example ELBO and the importance-weighted (IWAE) estimate."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from helpers.checks.core import Failed, assert_close, call_student, exercise
+from helpers.objectives import bernoulli_log_prob, gaussian_log_prob, kl_normal
+
+__all__ = ["check_vae_elbo", "check_iwae_estimate"]
+
+
+def _as_tensor(value, what: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise Failed(f"{what} should return a torch.Tensor, got {type(value).__name__}.")
+    return value.detach()
+
+
+# ---------------------------------------------------------------- 5.1 the per-example ELBO
+
+
+def _elbo_cases() -> list[tuple[str, tuple[torch.Tensor, ...]]]:
+    """(description, (x, logits, mu, logvar)) with binary x, varied sizes and a fixed seed."""
+    generator = torch.Generator().manual_seed(5)
+    cases = []
+    for n, pixels, m in ((4, 784, 2), (3, 10, 5), (1, 6, 3)):
+        x = torch.bernoulli(torch.full((n, pixels), 0.3), generator=generator)
+        logits = 2.0 * torch.randn(n, pixels, generator=generator)
+        mu = torch.randn(n, m, generator=generator)
+        logvar = 0.7 * torch.randn(n, m, generator=generator)
+        cases.append((f"a batch of {n} with {pixels} pixels and m={m} (seeded random)", (x, logits, mu, logvar)))
+    return cases
+
+
+def _elbo_mistakes(x, logits, mu, logvar) -> dict[str, torch.Tensor]:
+    log_lik = bernoulli_log_prob(x, logits)
+    kl = kl_normal(mu, logvar)
+    sigma_as_var_kl = 0.5 * (mu.pow(2) + logvar.exp().pow(2) - 2 * logvar - 1).sum(-1)
+    return {
+        "the KL sign is flipped: the ELBO subtracts KL(q‖p), ELBO = log-likelihood − KL": log_lik + kl,
+        "you averaged over pixels instead of summing: log p(x|z) is a sum over the n pixels": (
+            -F.binary_cross_entropy_with_logits(logits, x, reduction="none").mean(-1) - kl),
+        "you averaged the KL over the latent dimensions instead of summing over them": log_lik - kl / mu.shape[-1],
+        "you returned the loss (−ELBO); the exercise asks for the ELBO itself": -(log_lik - kl),
+        "the KL term is missing": log_lik,
+        "the reconstruction term is missing": -kl,
+        "the ½ in the KL is missing: KL = ½ Σ (μ² + σ² − log σ² − 1)": log_lik - 2 * kl,
+        "the KL treats exp(logvar) as σ instead of σ²": log_lik - sigma_as_var_kl,
+        "you used the probabilities sigmoid(logits) as if they were logits": bernoulli_log_prob(
+            x, torch.sigmoid(logits)) - kl,
+    }
+
+
+@exercise("5.1", "The per-example ELBO of a Bernoulli VAE")
+def check_vae_elbo(student_fn) -> None:
+    """Compare `student_fn(x, logits, mu, logvar)` with log p(x|z) − KL(q(z|x) ‖ N(0, I)), one value per example."""
+    for inputs, (x, logits, mu, logvar) in _elbo_cases():
+        got = _as_tensor(call_student(student_fn, x, logits, mu, logvar), "vae_elbo(x, logits, mu, logvar)")
+        expected = bernoulli_log_prob(x, logits) - kl_normal(mu, logvar)
+        if got.dim() == 0 and len(x) > 1:
+            raise Failed(f"for {inputs}, you returned one number; return one ELBO per example, "
+                         f"shape ({len(x)},) — do not average or sum over the batch.")
+        assert_close(got.double(), expected.double(), inputs=inputs, rtol=1e-4, atol=1e-3,
+                     mistakes={k: v.double() for k, v in _elbo_mistakes(x, logits, mu, logvar).items()})
+
+
+# ---------------------------------------------------------------- 5.2 the IWAE estimate
+
+
+def _iwae_reference(x, logits, z, mu, logvar) -> torch.Tensor:
+    log_w = _log_weights(x, logits, z, mu, logvar)
+    return torch.logsumexp(log_w, dim=0) - math.log(z.shape[0])
+
+
+def _log_weights(x, logits, z, mu, logvar, q_sign: float = -1.0, prior: bool = True) -> torch.Tensor:
+    log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)) if prior else 0.0
+    return bernoulli_log_prob(x, logits) + log_prior + q_sign * gaussian_log_prob(z, mu, logvar)
+
+
+def _iwae_cases() -> list[tuple[str, tuple[torch.Tensor, ...]]]:
+    """(description, (x, logits, z, mu, logvar)) with K samples z_k = mu + σ ε_k; a case with 784 pixels
+    makes the log-weights around −500 so that exp() underflows in float32."""
+    generator = torch.Generator().manual_seed(50)
+    cases = []
+    for k, n, pixels, m in ((7, 3, 12, 2), (50, 4, 784, 3), (1, 2, 5, 2)):
+        x = torch.bernoulli(torch.full((n, pixels), 0.4), generator=generator)
+        mu = torch.randn(n, m, generator=generator)
+        logvar = 0.5 * torch.randn(n, m, generator=generator)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn(k, n, m, generator=generator)
+        logits = 1.5 * torch.randn(k, n, pixels, generator=generator)
+        cases.append((f"K={k} samples for {n} examples with {pixels} pixels (seeded random)",
+                      (x, logits, z, mu, logvar)))
+    return cases
+
+
+@exercise("5.2", "The importance-weighted (IWAE) estimate of log p(x)")
+def check_iwae_estimate(student_fn) -> None:
+    """Compare `student_fn(x, logits, z, mu, logvar)` with log (1/K) Σ_k p(x, z_k) / q(z_k|x), per example."""
+    for inputs, (x, logits, z, mu, logvar) in _iwae_cases():
+        got = _as_tensor(call_student(student_fn, x, logits, z, mu, logvar),
+                         "iwae_estimate(x, logits, z, mu, logvar)")
+        expected = _iwae_reference(x, logits, z, mu, logvar)
+        k = z.shape[0]
+        if got.shape == (k, len(x)):
+            raise Failed(f"for {inputs}, you returned shape {tuple(got.shape)}: one value per sample and example. "
+                         "Combine the K samples: logsumexp over dim 0, minus log K.")
+        if not torch.isfinite(got).all():
+            raise Failed(f"for {inputs}, your estimate is not finite ({got.flatten()[:4].tolist()}…). "
+                         "exp(log w) underflows when log-weights are around −500: use torch.logsumexp, "
+                         "never log(mean(exp(...))).")
+        log_w = _log_weights(x, logits, z, mu, logvar)
+        mistakes = {
+            "you forgot the − log K: the estimate averages the K weights, log (1/K) Σ_k w_k": expected + math.log(k),
+            "you averaged the log-weights (that is the ELBO estimate, not IWAE); take logsumexp over the K "
+            "samples, minus log K": log_w.mean(dim=0),
+            "the sign of log q(z|x) is flipped: log w = log p(x|z) + log p(z) − log q(z|x)": torch.logsumexp(
+                _log_weights(x, logits, z, mu, logvar, q_sign=1.0), dim=0) - math.log(k),
+            "the prior term log p(z) = log N(z; 0, I) is missing from the log-weights": torch.logsumexp(
+                _log_weights(x, logits, z, mu, logvar, prior=False), dim=0) - math.log(k),
+            "you took the largest log-weight (max) instead of logsumexp": log_w.max(dim=0).values,
+        }
+        if k > 1:
+            mistakes["you subtracted K instead of log K"] = (
+                torch.logsumexp(log_w, dim=0) - k)
+        assert_close(got.double(), expected.double(), inputs=inputs, rtol=1e-4, atol=1e-2,
+                     mistakes={name: value.double() for name, value in mistakes.items()})
