@@ -30,6 +30,7 @@ __all__ = [
     "dynamic_binarize",
     "static_binarize",
     "train_valid_split",
+    "atomic_write",
     "MnistDownloadError",
     "MNIST_MIRRORS",
     "MNIST_FILES",
@@ -140,7 +141,7 @@ def _bundled_split(split: str) -> tuple[np.ndarray, np.ndarray]:
     arrays = _read_npz(path)
     if arrays is None:
         arrays = _build_bundled_split()
-        _atomic_write(path, lambda handle: np.savez(handle, **arrays))
+        atomic_write(path, lambda handle: np.savez(handle, **arrays))
     return arrays[f"x_{split}"], arrays[f"y_{split}"]
 
 
@@ -222,7 +223,7 @@ def _fetch_verified(name: str, sha256: str, target: Path) -> None:
         if got != sha256:
             failures.append(f"{url}: sha256 mismatch (expected {sha256[:12]}…, got {got[:12]}…)")
             continue
-        _atomic_write(target, lambda handle, data=payload: handle.write(data))
+        atomic_write(target, lambda handle, data=payload: handle.write(data))
         return
     tried = "\n  ".join(failures)
     raise MnistDownloadError(
@@ -259,12 +260,17 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _atomic_write(target: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename: all or nothing."""
+def atomic_write(target: Path, write) -> None:
+    """Call `write(handle)` on a temporary file beside `target`, then rename it into place: all or nothing.
+
+    The file ends up readable by all (0644), like any file the project ships or caches.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False)  # noqa: SIM115
     try:
         with handle:
             write(handle)
+        os.chmod(handle.name, 0o644)  # temporary files are private (0600)
         os.replace(handle.name, target)
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)

@@ -10,13 +10,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import torch
 
+from helpers.data import atomic_write
 from helpers.models import VAE
 
 __all__ = ["load", "metadata", "available", "retrain", "PretrainedError", "WEIGHTS_DIR", "MODELS"]
@@ -116,26 +115,13 @@ def retrain(names: list[str] | None = None, progress: bool = True) -> dict[str, 
             "torch": torch.__version__,
         }
         weights_path, meta_path = _paths(name)
-        _write_atomically(weights_path, lambda f, m=model: torch.save(
+        atomic_write(weights_path, lambda f, m=model: torch.save(
             {k: v.half() for k, v in m.state_dict().items()}, f))
         meta["sha256"] = hashlib.sha256(weights_path.read_bytes()).hexdigest()
-        _write_atomically(meta_path, lambda f, m=meta: f.write(json.dumps(m, indent=2).encode() + b"\n"))
+        atomic_write(meta_path, lambda f, m=meta: f.write(json.dumps(m, indent=2).encode() + b"\n"))
         results[name] = meta
         print(f"{name}: test ELBO {meta['test_elbo']} nats, IWAE-{IWAE_K} {meta[f'test_iwae_{IWAE_K}']} nats")
     return results
-
-
-def _write_atomically(target: Path, write) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False)  # noqa: SIM115
-    try:
-        with handle:
-            write(handle)
-        os.chmod(handle.name, 0o644)  # tempfiles are private (0600); shipped files are readable by all
-        os.replace(handle.name, target)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
 
 
 def main(argv: list[str] | None = None) -> None:
