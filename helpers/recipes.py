@@ -27,7 +27,7 @@ import torch
 from tqdm.auto import tqdm
 
 from helpers import seed_everything
-from helpers.data import dynamic_binarize, load_mnist, train_valid_split
+from helpers.data import dynamic_binarize, load_mnist, static_binarize, train_valid_split
 from helpers.models import VAE
 from helpers.objectives import bernoulli_log_prob, elbo, iwae_bound, kl_normal
 from helpers.training import evaluate
@@ -36,6 +36,7 @@ __all__ = ["Recipe", "OURS", "OURS_2D", "REFERENCE", "RECIPES", "TrainedVAE", "t
            "compare_recipes", "recorded_comparison"]
 
 LR_SCHEDULES = ("constant", "cosine")
+VALID_SEED_OFFSET = 10_000  # the validation digits get their own fixed binarization
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def train_vae(recipe: Recipe, latent_dim: int, *, budget_s: float | None = None,
     valid_x = None
     if recipe.n_valid:
         (x, _), (valid_x, _) = train_valid_split(x, y, recipe.n_valid, seed=seed)
-        valid_x = load_valid_binarized(valid_x, seed).to(device)
+        valid_x = static_binarize(valid_x, seed=VALID_SEED_OFFSET + seed).to(device)  # fixed: like with like
     if model is None:
         model = VAE(latent_dim, recipe.hidden, activation=recipe.activation)
     model = model.to(device)
@@ -270,12 +271,6 @@ def _lr(recipe: Recipe, done: float) -> float:
 def _kl_weight(recipe: Recipe, done: float) -> float:
     """KL weight β at progress `done`: min(1, done / warmup) (1 without warm-up)."""
     return 1.0 if recipe.warmup == 0 else min(1.0, done / recipe.warmup)
-
-
-def load_valid_binarized(x: torch.Tensor, seed: int) -> torch.Tensor:
-    """A fixed binarization of the validation digits, so early stopping compares like with like."""
-    generator = torch.Generator().manual_seed(10_000 + seed)
-    return torch.bernoulli(x, generator=generator)
 
 
 @torch.no_grad()
