@@ -14,8 +14,12 @@ $(STAMP): requirements.txt pyproject.toml
 
 setup: $(STAMP)
 
+# JupyterLab refuses to start as root (Docker containers, cloud VMs) unless told to: add --allow-root only for
+# root. It stays on localhost with its token; from a container, add LAB_ARGS="--ip=0.0.0.0" (see README).
+LAB_ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
+
 lab: $(STAMP)
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab $(LAB_ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check helpers tests notebooks
