@@ -1,4 +1,4 @@
-"""The training loop shared by the notebooks: minibatches, a tqdm progress bar, a history."""
+"""The training loop shared by the notebooks: minibatches, a progress line, a history."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import time
 from collections.abc import Callable
 
 import torch
-from tqdm.auto import tqdm
+
+from .progress import ProgressLine
 
 __all__ = ["fit", "evaluate"]
 
@@ -76,8 +77,9 @@ def fit(
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "valid_loss": [], "seconds": []}
     best = (float("inf"), None, 0)  # (valid loss, weights, epoch)
     start = time.perf_counter()
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, unit="epoch")
-    for epoch in bar:
+    line = ProgressLine(epochs, desc=desc, unit="epoch", enabled=progress)
+    stopped = ""
+    for epoch in range(1, epochs + 1):
         train_loss = _train_one_epoch(model, loss_fn, train_x, batch_size, optimizer,
                                       transform, shuffler, device)
         if scheduler is not None:
@@ -94,15 +96,26 @@ def fit(
             postfix["valid"] = f"{valid_loss:.2f}"
             if valid_loss < best[0]:
                 best = (valid_loss, copy.deepcopy(model.state_dict()), epoch)
-        bar.set_postfix(postfix)
+        line.update(postfix)
         if patience is not None and epoch - best[2] >= patience:
+            stopped = f", stopped early (best valid loss at epoch {best[2]})"
             break
         if max_seconds is not None and history["seconds"][-1] >= max_seconds:
+            stopped = f", stopped at the {max_seconds:g} s budget"
             break
-    bar.close()
+    line.close(_summary(desc, history, stopped))
     if patience is not None and best[1] is not None:
         model.load_state_dict(best[1])
     return history
+
+
+def _summary(desc: str, history: dict[str, list[float]], stopped: str) -> str:
+    """One line for the saved output: epochs, time, last losses, why training stopped."""
+    text = (f"{desc}: {history['epoch'][-1]} epochs in {history['seconds'][-1]:.1f} s, "
+            f"train loss {history['train_loss'][-1]:.2f}")
+    if history["valid_loss"]:
+        text += f", valid loss {history['valid_loss'][-1]:.2f}"
+    return text + stopped
 
 
 def _train_one_epoch(model, loss_fn, x, batch_size, optimizer, transform, shuffler, device) -> float:

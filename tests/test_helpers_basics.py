@@ -396,10 +396,10 @@ def test_plots_reject_bad_shapes(plot, words):
         plot()
 
 
-def test_use_series_style_sets_modest_dpi():
+def test_use_series_style_sets_legible_but_bounded_dpi():
     with matplotlib.rc_context():
         use_series_style()
-        assert plt.rcParams["figure.dpi"] == SERIES_STYLE["figure.dpi"] <= 100
+        assert 110 <= plt.rcParams["figure.dpi"] == SERIES_STYLE["figure.dpi"] <= 150
         assert plt.rcParams["axes.spines.top"] is False
 
 
