@@ -268,7 +268,9 @@
   function mountPoint() {
     var mount = document.getElementById("latent-explorer");
     if (mount) return mount;
-    var heading = document.querySelector("main h1, article h1, h1");
+    // The page's title: the first <h1> of the main content (a selector list would match in document order).
+    var heading = document.querySelector("main h1") || document.querySelector("article h1") ||
+      document.querySelector("h1");
     if (!heading) return null;
     mount = element("div", { id: "latent-explorer" });
     var intro = element("p", { class: "lx-intro" }, ["Live explorer, computed in your browser with no kernel: " +
