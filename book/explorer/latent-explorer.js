@@ -105,7 +105,7 @@
     return element("ul", { class: "lx-legend", "aria-label": "colour of each digit label on the map" }, items);
   }
 
-  function build(mount, data) {
+  function build(mount, data, count) {
     var sliders = [slider(1, data), slider(2, data)];
     var digit = element("canvas", { class: "lx-digit", width: SIDE, height: SIDE, role: "img" });
     var map = element("canvas", { class: "lx-map", role: "img" });
@@ -116,10 +116,9 @@
       sliders[0].row, sliders[1].row,
       element("figure", {}, [digit, element("figcaption", {}, ["decoded digit sigmoid(g(z))"])]),
     ]);
-    var count = data.labels.length.toLocaleString("en-US");
     var mapFigure = element("figure", { class: "lx-map-figure" }, [
-      map, element("figcaption", {}, ["μ(x) of the " + count + " test digits, coloured by label; the cross is z. " +
-        "Click to move z."]), legend(data.colors),
+      map, element("figcaption", {}, ["μ(x) of the " + count + " test digits, coloured by label; " +
+        "the cross is z. Click to move z."]), legend(data.colors),
     ]);
     mount.replaceChildren(element("div", { class: "lx-body" }, [controls, mapFigure]));
     mount.classList.add("latent-explorer");
@@ -198,13 +197,13 @@
     if (data.format !== FORMAT) throw new Error("explorer-data.js has format " + data.format + ", expected " + FORMAT);
     if (data.activation !== "silu") throw new Error("this page computes SiLU, the data say " + data.activation);
     var layers = readLayers(data);
-    var ui = build(mount, data);
+    var count = data.labels.length.toLocaleString("en-US"); // "1,000" test digits
+    var ui = build(mount, data, count);
     var scale = mapScale(data.limit);
     var background = drawBackground(data, scale, ui.ratio);
     var digitCtx = ui.digit.getContext("2d");
     var mapCtx = ui.map.getContext("2d");
     var frame = digitCtx.createImageData(SIDE, SIDE);
-    var count = data.labels.length.toLocaleString("en-US");
     var state = { z: [0, 0], handlerMs: [], eventToDrawMs: [], draws: 0, pixels: null };
 
     /** Decode z, draw the digit and the cross, update readouts and descriptions. */
@@ -248,8 +247,7 @@
     });
     ui.map.addEventListener("click", function (event) {
       timed(event, function () {
-        var box = ui.map.getBoundingClientRect();
-        var z = scale.toLatent(event.clientX - box.left, event.clientY - box.top);
+        var z = scale.toLatent(event.offsetX, event.offsetY); // CSS pixels from the canvas's top-left corner
         ui.sliders[0].input.value = z[0]; // the range input clamps to [−limit, limit] and snaps to the step
         ui.sliders[1].input.value = z[1];
       });
