@@ -45,5 +45,11 @@ def get_device():
 def cache_dir() -> Path:
     """The series' cache folder: `$VAE_NOTES_CACHE`, default `~/.cache/vae-notes` (created)."""
     path = Path(os.environ.get("VAE_NOTES_CACHE") or Path.home() / ".cache" / "vae-notes")
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file where the folder should be, a read-only disk, no permission
+        raise OSError(exc.errno, f"the cache folder {path} cannot be used ({exc.strerror}); set VAE_NOTES_CACHE "
+                                 "to a writable folder, e.g. `export VAE_NOTES_CACHE=/tmp/vae-notes`") from exc
+    if not path.is_dir():
+        raise NotADirectoryError(f"the cache path {path} is not a folder; set VAE_NOTES_CACHE to a writable folder")
     return path

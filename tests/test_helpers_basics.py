@@ -104,6 +104,16 @@ def test_cache_dir_defaults_to_home_cache(monkeypatch, tmp_path):
     assert cache_dir() == tmp_path / ".cache" / "vae-notes" and cache_dir().is_dir()
 
 
+@pytest.mark.parametrize("where", ["file", "below-a-file"])
+def test_cache_dir_on_a_file_says_how_to_fix_it(monkeypatch, tmp_path, where):
+    a_file = tmp_path / "plain-file"
+    a_file.write_text("")
+    monkeypatch.setenv("VAE_NOTES_CACHE", str(a_file if where == "file" else a_file / "cache"))
+    with pytest.raises(OSError, match="set VAE_NOTES_CACHE to a writable folder") as info:
+        cache_dir()
+    assert str(a_file) in str(info.value)
+
+
 # ---------------------------------------------------------------- models
 
 
