@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test lint figures assignments bench setup clean-cache
+.PHONY: lab test lint figures assignments bench setup clean-cache book
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ figures: $(STAMP)
 
 assignments: $(STAMP)
 	$(PY) -m helpers.assignments build
+
+# The book: build/book/ (open build/book/index.html). Creates .venv-book and book/node_modules the first time.
+book: $(STAMP)
+	$(PY) -m book.build --out build/book
 
 bench: $(STAMP)
 	$(PY) -m tests.benchmarks.run $(BENCH_ARGS)
