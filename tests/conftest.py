@@ -76,3 +76,53 @@ def bundled_cache(tmp_cache, bundled_npz) -> Path:
     tmp_cache.mkdir(parents=True, exist_ok=True)
     shutil.copy(bundled_npz, tmp_cache / bundled_npz.name)
     return tmp_cache
+
+
+# --- The book (issue 18): built once per session, served on 127.0.0.1, read in headless Chromium. ---------------
+BOOK_BUILD_TIMEOUT_S = 900  # a clean clone also creates .venv-book and runs `npm ci` here
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> Path:
+    """The book built once per session (`python -m book.build --out <tmp>`) from the committed notebooks."""
+    import subprocess
+    import sys
+
+    site = tmp_path_factory.mktemp("book") / "html"
+    result = subprocess.run([sys.executable, "-m", "book.build", "--out", str(site)], cwd=REPO, capture_output=True,
+                            text=True, timeout=BOOK_BUILD_TIMEOUT_S)
+    if result.returncode != 0:
+        pytest.fail(f"the book build failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n"
+                    f"{result.stderr[-5000:]}")
+    assert (site / "index.html").is_file(), f"the book build wrote no index.html into {site}"
+    return site
+
+
+@pytest.fixture(scope="session")
+def book_server(built_book) -> str:
+    """The built book served on 127.0.0.1 (random port); its base URL, ending in '/'."""
+    from tests.book_support import serve_folder
+
+    with serve_folder(built_book) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
+def book_browser():
+    """Headless Debian Chromium through Playwright (per module: Playwright's sync API allows one instance at a time).
+
+    Open pages with `tests.book_support.open_offline_page(book_browser, site)`: requests outside `site` are aborted
+    and counted. Skips locally / fails in CI when Chromium or Playwright is missing.
+    """
+    from tests.book_support import launch_chromium, require_browser
+
+    require_browser()
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    browser = launch_chromium(playwright)
+    try:
+        yield browser
+    finally:
+        browser.close()
+        playwright.stop()
