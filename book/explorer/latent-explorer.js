@@ -266,8 +266,9 @@
   function mountPoint() {
     var mount = document.getElementById("latent-explorer");
     if (mount) return mount;
-    // The page's title: the first <h1> of the main content (a selector list would match in document order).
-    var heading = document.querySelector("main h1") || document.querySelector("article h1") ||
+    // The page's title: the first <h1> of the article (the theme also prints a hidden, print-only <h1> before it;
+    // a selector list would match in document order, hence one query after the other).
+    var heading = document.querySelector("article h1") || document.querySelector("main h1") ||
       document.querySelector("h1");
     if (!heading) return null;
     mount = element("div", { id: "latent-explorer" });
@@ -288,8 +289,11 @@
     var mount = mountPoint();
     if (!mount) return;
     mount.textContent = "Loading the decoder…";
-    var css = element("link", { rel: "stylesheet", href: folder + "latent-explorer.css" });
-    document.head.append(css);
+    var style = new URL("latent-explorer.css", folder || document.baseURI).href;
+    var linked = Array.prototype.some.call(document.querySelectorAll("link[rel=stylesheet]"), function (link) {
+      return link.href.split("?")[0] === style;
+    });
+    if (!linked) document.head.append(element("link", { rel: "stylesheet", href: style })); // the book links it
     var script = element("script", { src: folder + "explorer-data.js" });
     script.onload = function () {
       try {
