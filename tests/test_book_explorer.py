@@ -1,15 +1,16 @@
-"""The book's kernel-free latent explorer, driven in headless Debian Chromium (Playwright), opened from file://.
+"""The book's kernel-free latent explorer, in the built book, driven in headless Debian Chromium (Playwright).
 
-For slider moves (keyboard and mouse) and clicks on the map, the 28 × 28 grey levels the page draws on its canvas
-must equal round(255 · sigmoid(g(z))) computed here with torch from the shipped weights, within one grey level;
-the median time the page spends from input event to drawn image must stay under one frame (16 ms); no request may
-leave the site. The explorer is checked on its own page and at the top of notebook 06's page.
+The site is the session's single book build (`built_book`, tests/conftest.py), opened from file://, and once over
+the loopback server. For slider moves (keyboard and mouse) and clicks on the map, the 28 × 28 grey levels the page
+draws on its canvas must equal round(255 · sigmoid(g(z))) computed here with torch from the shipped weights, within
+one grey level; the median time the page spends from input event to drawn image must stay under one frame (16 ms);
+no request may leave the site. The explorer is checked on its own page and at the top of notebook 06's page.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import shutil
 import statistics
 from pathlib import Path
 
@@ -18,36 +19,18 @@ import pytest
 import torch
 
 from helpers import export, pretrained
-from tests.conftest import REPO
-from tests.test_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, _require_browser
+from tests.book_support import open_offline_page
+from tests.test_browser import ARTIFACTS
 
-EXPLORER_SRC = REPO / "book" / "explorer"
 FRAME_MS = 16.0
 ARROW_PRESSES = 12
+PAGES = {"explorer": "explore_latent_space.html", "notebook06": "06_latent_space_explorer.html"}
 
 
-# --------------------------------------------------------------------------------------------- the site under test
-def _standalone_site(root: Path) -> dict[str, Path]:
-    """A two-page site laid out like the book: pages in a subfolder, the explorer's files in site/explorer/."""
-    (root / "pages").mkdir(parents=True)
-    shutil.copytree(EXPLORER_SRC, root / "explorer")
-    export.write_explorer_data(root / "explorer")
-    script = '<script src="../explorer/latent-explorer.js"></script>'
-    own = f'<h1>Explore the latent space in your browser</h1><div id="latent-explorer"></div>{script}'
-    notebook = f"<main><h1>06 — Latent-space explorer</h1><p>The notebook's text.</p></main>{script}"
-    pages = {"explorer": root / "pages" / "explore_latent_space.html",
-             "notebook06": root / "pages" / "06_latent_space_explorer.html"}
-    for key, body in (("explorer", own), ("notebook06", notebook)):
-        pages[key].write_text(f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{key}</title>'
-                              f"</head><body>{body}</body></html>")
-    return pages
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> tuple[Path, dict[str, Path]]:
-    _require_browser()
-    root = tmp_path_factory.mktemp("explorer-site")
-    return root, _standalone_site(root)
+def _page(site: Path, name: str) -> Path:
+    found = sorted(site.rglob(name))
+    assert len(found) == 1, f"expected one {name} in the built book, found {found}"
+    return found[0]
 
 
 @pytest.fixture(scope="module")
@@ -55,37 +38,19 @@ def decoder():
     return pretrained.load("vae-mnist-z2")
 
 
-@pytest.fixture(scope="module")
-def browser():
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
 class Visit:
-    """One page opened in Chromium, every request outside `root` aborted and recorded, errors recorded."""
+    """One page of the built book in Chromium: requests outside the site aborted and recorded, errors recorded."""
 
-    def __init__(self, browser, root: Path, page_path: Path) -> None:
-        self.page = browser.new_page(viewport={"width": 1100, "height": 900})
-        self.outside: list[str] = []
-        self.errors: list[str] = []
-        inside = root.resolve().as_uri() + "/"
-        self.page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(inside)
-                        else self._abort(route))
-        self.page.on("pageerror", lambda error: self.errors.append(str(error)))
-        self.page.on("console", lambda message: message.type == "error" and self.errors.append(message.text))
-        self.page.goto(page_path.resolve().as_uri())
+    def __init__(self, browser, site: str, url: str) -> None:
+        self.page, self.log = open_offline_page(browser, site, viewport={"width": 1280, "height": 1000})
+        self.page.goto(url)
         self.page.wait_for_selector("#latent-explorer[data-ready=true]", timeout=30_000)
 
-    def _abort(self, route) -> None:
-        self.outside.append(route.request.url)
-        route.abort()
+    def assert_clean(self) -> None:
+        """No request left the site; no error from the explorer's files (the theme's are the book test's business)."""
+        assert not self.log.aborted, f"requests left the site: {self.log.aborted}"
+        errors = self.log.console_errors + self.log.page_errors + self.log.failed
+        assert not [error for error in errors if "explorer" in error], f"errors in the page: {errors}"
 
     def z(self) -> np.ndarray:
         return np.array(self.page.evaluate("window.latentExplorer.state.z"), dtype=np.float64)
@@ -101,7 +66,7 @@ class Visit:
         return rgba[..., 0]
 
     def close(self) -> None:
-        self.page.close()
+        self.page.context.close()
 
 
 def _expected_pixels(decoder, z: np.ndarray) -> np.ndarray:
@@ -118,10 +83,19 @@ def _assert_matches_python(visit: Visit, decoder, what: str) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------------------------ the tests
+def test_the_site_serves_the_data_of_the_shipped_weights(built_book):
+    folder = built_book / "explorer"
+    names = sorted(path.name for path in folder.iterdir())
+    assert names == sorted(["latent-explorer.js", "latent-explorer.css", export.DATA_FILE, export.SHA_FILE]), names
+    content = (folder / export.DATA_FILE).read_bytes()
+    assert (folder / export.SHA_FILE).read_text().split()[0] == hashlib.sha256(content).hexdigest()
+    assert pretrained.metadata("vae-mnist-z2")["sha256"].encode() in content.splitlines()[0], \
+        "the site's explorer data were not exported from the shipped weights"
+
+
 @pytest.mark.browser
-def test_sliders_and_map_clicks_draw_sigmoid_g_z(browser, site, decoder):
-    root, pages = site
-    visit = Visit(browser, root, pages["explorer"])
+def test_sliders_and_map_clicks_draw_sigmoid_g_z_from_file_url(built_book, book_browser, decoder):
+    visit = Visit(book_browser, built_book.as_uri() + "/", _page(built_book, PAGES["explorer"]).as_uri())
     page, seen = visit.page, []
     try:
         limit = page.evaluate("window.latentExplorer.data.limit")
@@ -142,9 +116,11 @@ def test_sliders_and_map_clicks_draw_sigmoid_g_z(browser, site, decoder):
         seen.append(_assert_matches_python(visit, decoder, "a mouse click on the z1 track"))
         assert seen[-1][0] < -0.2 * limit, "a click at 20% of the z1 track should give a negative z1"
 
-        map_box = page.locator("#latent-explorer canvas.lx-map").bounding_box()
+        the_map = page.locator("#latent-explorer canvas.lx-map")
+        the_map.scroll_into_view_if_needed()
         for target in ([1.3, -0.7], [-2.0, 1.5], [0.4, 2.2]):
             x, y = page.evaluate(f"window.latentExplorer.toPixel({target[0]}, {target[1]})")
+            map_box = the_map.bounding_box()
             page.mouse.click(map_box["x"] + x, map_box["y"] + y)
             z = _assert_matches_python(visit, decoder, f"a click on the map at z = {target}")
             assert np.abs(z - target).max() <= 0.05, f"clicking the map at {target} moved z to {z}"
@@ -153,35 +129,39 @@ def test_sliders_and_map_clicks_draw_sigmoid_g_z(browser, site, decoder):
             seen.append(z)
         assert len({tuple(z) for z in seen}) == len(seen), f"some moves did not move z: {seen}"
         ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "book_explorer_page.png", full_page=True)
         page.locator("#latent-explorer").screenshot(path=ARTIFACTS / "book_explorer.png")
 
         timings = page.evaluate("window.latentExplorer.state")
         handler_ms, event_ms = timings["handlerMs"], timings["eventToDrawMs"]
         assert len(handler_ms) >= ARROW_PRESSES + 5, f"only {len(handler_ms)} inputs were timed"
-        record = {"inputs": len(handler_ms), "median_handler_ms": statistics.median(handler_ms),
-                  "max_handler_ms": max(handler_ms), "median_event_to_draw_ms": statistics.median(event_ms)}
+        record = {"inputs": len(handler_ms), "median_handler_ms": round(statistics.median(handler_ms), 2),
+                  "max_handler_ms": round(max(handler_ms), 2),
+                  "median_event_to_draw_ms": round(statistics.median(event_ms), 2)}
         (ARTIFACTS / "book_explorer_latency.json").write_text(json.dumps(record, indent=2) + "\n")
         print("explorer latency:", record)
         assert record["median_handler_ms"] < FRAME_MS, f"median input → drawn image {record} exceeds one frame"
-        assert not visit.outside, f"requests left the site: {visit.outside}"
-        assert not visit.errors, f"errors in the page: {visit.errors}"
+        visit.assert_clean()
     finally:
         visit.close()
 
 
 @pytest.mark.browser
-def test_notebook_06_page_gets_the_explorer_at_its_top(browser, site, decoder):
-    root, pages = site
-    visit = Visit(browser, root, pages["notebook06"])
+def test_notebook_06_page_gets_the_explorer_at_its_top(built_book, book_server, book_browser, decoder):
+    path = _page(built_book, PAGES["notebook06"]).relative_to(built_book).as_posix()
+    visit = Visit(book_browser, book_server, book_server + path)
     try:
         page = visit.page
         order = page.evaluate("""() => {
-            const heading = document.querySelector('h1'), explorer = document.getElementById('latent-explorer');
-            const next = heading.nextElementSibling;
-            return {right_after_title: next !== null && next.contains(explorer),
-                    intro: next ? next.textContent.slice(0, 200) : ''};
+            const explorer = document.getElementById('latent-explorer');
+            const section = explorer.parentElement, title = section.previousElementSibling;
+            const text = [...document.querySelectorAll('article p')].find(p => p.textContent.includes('accompanies'));
+            return {title: title ? title.tagName + ' ' + title.textContent : '',
+                    intro: section.textContent.slice(0, 300),
+                    before_text: text !== undefined && !!(explorer.compareDocumentPosition(text) & 4)};
         }""")
-        assert order["right_after_title"], "the explorer should come right after the notebook's title"
+        assert order["title"].startswith("H1 06 — Latent-space explorer"), f"not right after the title: {order}"
+        assert order["before_text"], "the explorer should come before the notebook's first paragraph"
         assert "vae-mnist-z2" in order["intro"], f"the intro should name the model, got {order['intro']!r}"
         page.get_by_label("z2, latent coordinate 2").focus()
         page.keyboard.press("End")
@@ -189,24 +169,28 @@ def test_notebook_06_page_gets_the_explorer_at_its_top(browser, site, decoder):
         assert z[1] == pytest.approx(page.evaluate("window.latentExplorer.data.limit"))
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=ARTIFACTS / "book_explorer_notebook06.png")
-        assert not visit.outside, f"requests left the site: {visit.outside}"
-        assert not visit.errors, f"errors in the page: {visit.errors}"
+        visit.assert_clean()
     finally:
         visit.close()
 
 
 @pytest.mark.browser
-def test_canvases_and_sliders_are_labelled(browser, site):
-    root, pages = site
-    visit = Visit(browser, root, pages["explorer"])
+def test_the_page_explains_itself_and_labels_its_controls(built_book, book_browser):
+    visit = Visit(book_browser, built_book.as_uri() + "/", _page(built_book, PAGES["explorer"]).as_uri())
     try:
-        labels = visit.page.evaluate("""() => [...document.querySelectorAll('#latent-explorer canvas')]
+        page = visit.page
+        assert page.locator("main h1").first.text_content().startswith("Explore the latent space in your browser")
+        prose = page.locator("main").text_content()
+        for words in ("same decoder", "notebook 06", "helpers/weights/vae-mnist-z2.pt", "python -m helpers.export"):
+            assert words in prose, f"the page should say {words!r}"
+        labels = page.evaluate("""() => [...document.querySelectorAll('#latent-explorer canvas')]
             .map(c => [c.getAttribute('role'), c.getAttribute('aria-label')])""")
         assert len(labels) == 2 and all(role == "img" and "z = (0.00, 0.00)" in text for role, text in labels), labels
         for name in ("z1, latent coordinate 1", "z2, latent coordinate 2"):
-            slider = visit.page.get_by_label(name)
+            slider = page.get_by_label(name)
             assert slider.get_attribute("type") == "range", f"{name!r} should label a range slider"
-            assert visit.page.locator(f"label[for='{slider.get_attribute('id')}']").count() == 1, \
+            assert page.locator(f"label[for='{slider.get_attribute('id')}']").count() == 1, \
                 f"{name!r} has no visible <label>"
+        visit.assert_clean()
     finally:
         visit.close()
