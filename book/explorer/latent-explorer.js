@@ -11,7 +11,7 @@
  * levels round(255 · p). Data are loaded with a <script> tag, not fetch(), so the page also works from file://.
  *
  * The page mounts the explorer in <div id="latent-explorer">; without one (notebook 06's page) it goes right after
- * the first <h1>. `window.latentExplorer` exposes the state and the timings the browser test reads.
+ * the article's title <h1>. `window.latentExplorer` exposes the state and the timings the browser test reads.
  */
 (function () {
   "use strict";
