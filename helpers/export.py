@@ -31,7 +31,8 @@ from helpers.data import atomic_write, load_mnist
 from helpers.plotting import DIGIT_CMAP
 from helpers.widgets import encode_mean
 
-__all__ = ["DATA_FILE", "SHA_FILE", "FORMAT", "explorer_payload", "slider_limit", "write_explorer_data", "main"]
+__all__ = ["DATA_FILE", "SHA_FILE", "FORMAT", "explorer_payload", "slider_limit", "two_d_models", "write_explorer_data",
+           "main"]
 
 DATA_FILE = "explorer-data.js"
 SHA_FILE = DATA_FILE + ".sha256"
@@ -44,6 +45,11 @@ CODE_DECIMALS = 4  # μ(x) are map positions: 1e-4 is far below one map pixel
 def slider_limit(codes: np.ndarray) -> float:
     """Half-width of the slider range: max(3, ⌈2·q₉₉.₅(|μ|)⌉ / 2), the rule of LatentExplorer2D."""
     return max(3.0, float(np.ceil(2 * np.quantile(np.abs(codes), 0.995)) / 2))
+
+
+def two_d_models() -> list[str]:
+    """The shipped models whose latent space is 2-D: the ones the explorer can show."""
+    return [name for name in pretrained.available() if pretrained.MODELS[name][0] == 2]
 
 
 def _decoder_layers(model) -> list[torch.nn.Linear]:
@@ -69,10 +75,10 @@ def _float16_base64(layers: list[torch.nn.Linear]) -> tuple[str, list[dict]]:
 
 def explorer_payload(name: str = "vae-mnist-z2") -> dict:
     """The explorer's data for the shipped 2-D model `name`: decoder weights, test codes μ(x), labels, range."""
+    if name not in two_d_models():
+        raise ValueError(f"name must be a shipped model with a 2-D latent space, one of {two_d_models()}, "
+                         f"got {name!r}")
     model = pretrained.load(name)
-    if model.latent_dim != 2:
-        raise ValueError(f"name must be a model with a 2-D latent space, got {name!r} "
-                         f"(latent_dim {model.latent_dim})")
     meta = pretrained.metadata(name)
     x_test, y_test = load_mnist("test", binarize="static")
     codes = encode_mean(model, x_test)[0].numpy()
@@ -126,8 +132,7 @@ def write_explorer_data(outdir, name: str = "vae-mnist-z2") -> Path:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", help="folder that receives explorer-data.js and its .sha256")
-    parser.add_argument("--name", default="vae-mnist-z2", choices=[n for n in pretrained.available()
-                                                                   if pretrained.MODELS[n][0] == 2])
+    parser.add_argument("--name", default="vae-mnist-z2", choices=two_d_models())
     args = parser.parse_args(argv)
     target = write_explorer_data(args.outdir, args.name)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB)")
