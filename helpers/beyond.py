@@ -33,6 +33,10 @@ __all__ = [
     "one_hot",
     "ConditionalVAE",
     "cvae_loss",
+    "free_bits_kl",
+    "make_free_bits_loss",
+    "elbo_of_q",
+    "optimize_local_q",
 ]
 
 BetaLike = float | Callable[[], float]
@@ -47,8 +51,8 @@ def _check_beta(beta) -> float:
 def _check_2d(name: str, value) -> torch.Tensor:
     if not isinstance(value, torch.Tensor) or not value.is_floating_point():
         raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(value).__name__}")
-    if value.dim() != 2:
-        raise ValueError(f"{name} must have shape (N, d), got {tuple(value.shape)}")
+    if value.dim() != 2 or 0 in value.shape:
+        raise ValueError(f"{name} must have shape (N, d) with N, d >= 1, got {tuple(value.shape)}")
     return value
 
 
@@ -292,3 +296,78 @@ def cvae_loss(model: ConditionalVAE, batch: torch.Tensor) -> torch.Tensor:
     x, c = batch[:, : model.input_dim], batch[:, model.input_dim:]
     logits, mu, logvar = model(x, c)
     return (-bernoulli_log_prob(x, logits) + kl_normal(mu, logvar)).mean()
+
+
+# ---------------------------------------------------------------- free bits and the two gaps (appended for notebook 07)
+
+
+def _check_lam(lam) -> float:
+    if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not 0 <= lam < math.inf:
+        raise ValueError(f"lam must be a non-negative finite number of nats per unit, got {lam!r}")
+    return float(lam)
+
+
+def free_bits_kl(mu: torch.Tensor, logvar: torch.Tensor, lam: float) -> torch.Tensor:
+    """Σ_j max(λ, mean over the batch of KL(q(z_j|x) || N(0, 1))): the rate with λ free nats per unit, a scalar.
+
+    Free bits (Kingma et al., 2016, one group per unit): a unit whose batch-average KL is below λ is not charged
+    more than λ, so the rate gives no gradient to push it further towards the prior.
+    """
+    mu, logvar = _check_2d("mu", mu), _check_2d("logvar", logvar)
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    lam = _check_lam(lam)
+    per_unit = 0.5 * (mu.pow(2) + logvar.exp() - logvar - 1).mean(dim=0)
+    return per_unit.clamp_min(lam).sum()
+
+
+def make_free_bits_loss(lam: float) -> Callable[[nn.Module, torch.Tensor], torch.Tensor]:
+    """A `fit` loss for a Bernoulli VAE: mean −log p_θ(x|z) + `free_bits_kl(mu, logvar, lam)`."""
+    lam = _check_lam(lam)
+
+    def loss(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
+        logits, mu, logvar = model(batch)
+        return -bernoulli_log_prob(batch, logits).mean() + free_bits_kl(mu, logvar, lam)
+
+    return loss
+
+
+def elbo_of_q(model: VAE, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+              eps: torch.Tensor) -> torch.Tensor:
+    """ELBO of q = N(mu, diag exp(logvar)) per example, with the noise eps (S, N, m) and the closed-form KL: (S, N)."""
+    z = mu + torch.exp(0.5 * logvar) * eps
+    return bernoulli_log_prob(x, model.decode(z)) - kl_normal(mu, logvar)
+
+
+def optimize_local_q(model: VAE, x: torch.Tensor, steps: int = 200, samples: int = 8, lr: float = 0.02,
+                     seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-example Gaussians q_i = N(mu_i, diag σ_i²) fitted to maximize each ELBO with the decoder frozen.
+
+    Starts from the encoder's (mu, logvar) and takes `steps` Adam steps on `samples` reparameterized draws per
+    example: the non-amortized q of Cremer et al. (2018). Returns (mu, logvar), each (N, m), without gradients.
+    """
+    x = _check_2d("x", x)
+    for name, value in (("steps", steps), ("samples", samples)):
+        _check_dim(name, value)
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1:
+        raise ValueError(f"lr must be a number in (0, 1), got {lr!r}")
+    model.eval()
+    x = x.to(_device(model))
+    with torch.no_grad():
+        start_mu, start_logvar = model.encode(x)
+    mu, logvar = start_mu.clone().requires_grad_(), start_logvar.clone().requires_grad_()
+    optimizer = torch.optim.Adam([mu, logvar], lr=lr)
+    generator = torch.Generator(device=x.device).manual_seed(seed)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    try:
+        for _ in range(steps):
+            eps = torch.randn((samples, *mu.shape), generator=generator, device=x.device)
+            loss = -elbo_of_q(model, x, mu, logvar, eps).mean(dim=0).sum()  # each example's own ELBO
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+    finally:
+        for parameter in model.parameters():
+            parameter.requires_grad_(True)
+    return mu.detach(), logvar.detach()
