@@ -6,7 +6,8 @@ Steps, each skipped when already up to date:
    manager, RequireJS) when missing or older than the lock file.
 Then, every time:
 3. a source tree is staged in a work folder: README.md as the landing page, the committed executed notebooks (never
-   re-executed), the book's own pages, and a table of contents in series order (the in-browser explorer page goes
+   re-executed; multi-line formulas joined into one line, widget views without saved state shown as their static
+   fallback), the book's own pages, and a table of contents in series order (the in-browser explorer page goes
    right after notebook 06 when it exists);
 4. Jupyter Book renders it to HTML;
 5. the JavaScript the pages load is copied from node_modules into `<out>/vendor/` (nothing from a CDN at read time),
@@ -17,7 +18,9 @@ Then, every time:
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -36,6 +39,8 @@ EXPLORER_PAGE = "explore_latent_space"
 EXPLORER_AFTER = "notebooks/06_latent_space_explorer"
 BOOK_PAGES = ["reading_map.md", f"{EXPLORER_PAGE}.md"]  # the book's own pages, staged when present
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
+WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+MATH = re.compile(r"\$\$.+?\$\$|\$(?:[^$\\]|\\.)+?\$", re.DOTALL)  # $$…$$ or $…$, left to right, in pairs
 
 # What the site serves from node_modules: (source under node_modules, target under <out>/vendor).
 VENDORED = [
@@ -102,13 +107,45 @@ def book_config(blog_url: str | None) -> dict:
     return config
 
 
+def _one_line_math(markdown: str) -> str:
+    """Math spanning several lines joined into one line: Jupyter protects math from Markdown, MyST does not, so a
+    line inside a formula that starts with '- ' or '+ ' would otherwise become a list item."""
+    def join(match: re.Match) -> str:
+        formula = match.group(0)
+        return " ".join(formula.split()) if "\n" in formula and "\n\n" not in formula else formula
+
+    parts = markdown.split("```")  # odd parts are fenced code: left alone
+    return "```".join(MATH.sub(join, part) if i % 2 == 0 else part for i, part in enumerate(parts))
+
+
+def _without_orphan_widgets(outputs: list[dict], saved_models: set[str]) -> list[dict]:
+    """A widget view whose model is not in the saved state draws nothing: keep its static fallback instead."""
+    for output in outputs:
+        view = output.get("data", {}).get(WIDGET_VIEW_MIME)
+        if view is not None and view.get("model_id") not in saved_models:
+            del output["data"][WIDGET_VIEW_MIME]
+    return outputs
+
+
+def stage_notebook(notebook: Path, target: Path) -> None:
+    """Copy a committed notebook for rendering, adapted to MyST where it reads Jupyter's conventions differently."""
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+    state = content["metadata"].get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {})
+    for cell in content["cells"]:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = _one_line_math("".join(cell["source"]))
+        elif cell["cell_type"] == "code":
+            cell["outputs"] = _without_orphan_widgets(cell["outputs"], set(state))
+    target.write_text(json.dumps(content), encoding="utf-8")
+
+
 def stage_sources(source: Path, blog_url: str | None) -> None:
     """Lay out the book's sources in `source`: landing page, notebooks, images, own pages, config and TOC."""
     source.mkdir(parents=True)
     shutil.copy(REPO / "README.md", source / "index.md")
     (source / "notebooks").mkdir()
     for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        shutil.copy(notebook, source / "notebooks" / notebook.name)
+        stage_notebook(notebook, source / "notebooks" / notebook.name)
     shutil.copytree(REPO / "images", source / "images")
     shutil.copytree(BOOK / "extensions", source / "extensions", ignore=shutil.ignore_patterns("__pycache__"))
     pages = set()
@@ -124,7 +161,7 @@ def render(jupyter_book: Path, source: Path, work: Path) -> Path:
     """Run Jupyter Book on the staged sources; the folder of HTML it wrote."""
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     subprocess.run([str(jupyter_book), "build", str(source), "--path-output", str(work), "--builder", "html",
-                    "--keep-going"], check=True, env=env)
+                    "--keep-going", "--warningiserror"], check=True, env=env)
     return work / "_build" / "html"
 
 

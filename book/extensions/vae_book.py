@@ -3,6 +3,12 @@
 - `blog_url` config value and the {blog}`Section` role: a section name of the blog post, shown in bold, and a link
   to that section of the post when `blog_url` is set. `{blog}`the methods list <Introduction>`` shows the text and
   links to the section in angle brackets.
+- Alt text for the figures the notebooks' code cells draw (myst-nb leaves it empty, so the browser would show the
+  file name): the sentence after the figure, which by the series' convention says what it shows.
+- Pages with saved widgets get a MathJax 2 `Hub.Queue` shim for the widget manager; widget images get their caption (the
+  bold label the explorers put above each image) as alt text.
+- Thebe (live code through a remote kernel) is off: its inline script, which Jupyter Book adds twice (a duplicate
+  `const` error) and which names a CDN, is dropped from every page.
 - The in-browser latent explorer (book/explorer, copied to <site>/explorer by book/build.py) is loaded on its own page
   and on notebook 06's page only: files under _static/ would be loaded by every page.
 """
@@ -17,6 +23,7 @@ EXPLORER_PAGES = {"explore_latent_space", "notebooks/06_latent_space_explorer"}
 EXPLORER_SCRIPT = "../explorer/latent-explorer.js"  # Sphinx prefixes "_static/"; "../" leads back to the site root
 EXPLORER_STYLE = "../explorer/latent-explorer.css"
 _TITLE_AND_TARGET = re.compile(r"^(?P<title>.+?)\s*<(?P<target>[^<>]+)>$")
+ALT_MAX_CHARS = 400
 
 
 def section_anchor(section: str) -> str:
@@ -37,15 +44,100 @@ def blog_role(name, rawtext, text, lineno, inliner, options=None, content=None):
     return [link], []
 
 
-def add_explorer_assets(app, pagename, templatename, context, doctree):
-    """Load the explorer's script and style on the pages that show it, and on no other page."""
+def _is_code_cell(node) -> bool:
+    return isinstance(node, nodes.container) and "cell" in node.get("classes", [])
+
+
+def _in_code_cell(node) -> bool:
+    while node is not None:
+        if _is_code_cell(node):
+            return True
+        node = node.parent
+    return False
+
+
+def _alt_text(paragraph: nodes.paragraph) -> str:
+    """The paragraph as one line, cut after the last full sentence that fits in ALT_MAX_CHARS."""
+    text = " ".join(paragraph.astext().split())
+    if len(text) <= ALT_MAX_CHARS:
+        return text
+    cut = text[:ALT_MAX_CHARS]
+    end = max(cut.rfind(". "), cut.rfind("; "))
+    return cut[: end + 1] if end > 0 else cut.rsplit(" ", 1)[0] + "…"
+
+
+def _page_events(doctree) -> list[tuple[str, nodes.Node]]:
+    """The page in reading order as ('prose' | 'stop' | 'figure', node): prose paragraphs, cells and titles, images."""
+    events = []
+    for node in doctree.findall():
+        if isinstance(node, nodes.image) and not node.get("alt"):
+            events.append(("figure", node))
+        elif _is_code_cell(node) or isinstance(node, nodes.title):
+            events.append(("stop", node))
+        elif isinstance(node, nodes.paragraph) and not _in_code_cell(node):
+            events.append(("prose", node))
+    return events
+
+
+def describe_output_figures(app, doctree):
+    """Alt text for the figures code cells draw: the sentence after the figure that says what it shows (the series'
+    convention), else the prose just before it that says what to look for."""
+    events = _page_events(doctree)
+    for index, (kind, image) in enumerate(events):
+        if kind != "figure":
+            continue
+        after = next((node for k, node in events[index + 1:] if k != "figure"), None)
+        if after is not None and isinstance(after, nodes.paragraph):
+            image["alt"] = _alt_text(after)
+            continue
+        before = next((node for k, node in reversed(events[:index]) if k == "prose"), None)
+        image["alt"] = _alt_text(before) if before is not None else "A figure drawn by the code cell above"
+
+
+# Runs on pages with saved widgets. The widget manager typesets labels with MathJax 2's MathJax.Hub.Queue; the site
+# serves MathJax 3, so Hub.Queue is mapped to MathJax 3's typesetPromise. Each widget <img> without alt text gets the
+# caption above it in its box.
+WIDGET_PAGE_JS = """document.addEventListener('DOMContentLoaded', function () {
+  if (window.MathJax && !window.MathJax.Hub) {
+    window.MathJax.Hub = {Queue: function (command) {
+      var element = command && command[2];
+      if (element && window.MathJax.typesetPromise) {
+        window.MathJax.startup.promise.then(function () { return window.MathJax.typesetPromise([element]); });
+      }
+    }};
+  }
+  function describe(img) {
+    if (img.getAttribute('alt')) return;
+    var box = img.closest('.widget-vbox');
+    var caption = box && box.querySelector(':scope > .widget-html');
+    var text = caption ? caption.innerText.trim() : '';
+    img.alt = 'Saved view of the widget' + (text ? ': ' + text : '') + ' (move the sliders in JupyterLab)';
+  }
+  new MutationObserver(function () {
+    document.querySelectorAll('.jupyter-widgets img').forEach(describe);
+  }).observe(document.body, {childList: true, subtree: true});
+});"""
+
+
+def _is_thebe(script) -> bool:
+    text = f"{getattr(script, 'filename', script)} {getattr(script, 'attributes', {}).get('body', '')}"
+    return "thebe" in text.lower()
+
+
+def add_page_assets(app, pagename, templatename, context, doctree):
+    """Per page: the explorer's script and style where it shows, the widget alt-text script where widgets show,
+    and no Thebe anywhere."""
     if pagename in EXPLORER_PAGES:
         app.add_js_file(EXPLORER_SCRIPT)
         app.add_css_file(EXPLORER_STYLE)
+    if "application/vnd.jupyter.widget-view+json" in context.get("body", ""):
+        app.add_js_file(None, body=WIDGET_PAGE_JS)
+    context["script_files"][:] = [script for script in context["script_files"] if not _is_thebe(script)]
 
 
 def setup(app):
     app.add_config_value("blog_url", "", "env", [str])
     app.add_role("blog", blog_role)
-    app.connect("html-page-context", add_explorer_assets)
+    app.connect("doctree-read", describe_output_figures)
+    app.connect("html-page-context", add_page_assets, priority=900)  # after the others add theirs
     return {"parallel_read_safe": True, "parallel_write_safe": True}

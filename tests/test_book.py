@@ -1,0 +1,291 @@
+"""The book (`make book`) read in headless Debian Chromium, offline: every page, over 127.0.0.1 and from file://.
+
+The session's single build (`built_book`, tests/conftest.py) is served on 127.0.0.1; each page in the series order
+opens once, with every request outside the site aborted and counted (tests/book_support.py). The checks then run on
+what the visits recorded: no request left the site, no console error, math typeset (no raw `$…$` or `\\(…\\)` left in
+the prose), every <img> loaded with alt text, the saved widgets drawn, previous/next links in series order, the
+reading map's links resolve. Full-page screenshots go to test-artifacts/book/. A second pass opens the pages with
+math, widgets and figures from file://, and the search page is asked a question.
+"""
+
+from __future__ import annotations
+
+import functools
+import posixpath
+import re
+import subprocess
+from html.parser import HTMLParser
+from pathlib import Path
+from urllib.parse import unquote, urldefrag, urljoin, urlparse
+
+import pytest
+
+from tests.book_support import open_offline_page
+from tests.conftest import REPO
+
+ARTIFACTS = REPO / "test-artifacts" / "book"
+BOOK = REPO / "book"
+NAVIGATION_PAGES = {"genindex.html", "search.html"}  # Sphinx's own pages, outside the series
+LOAD_TIMEOUT_MS = 30_000
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def series_order() -> list[str]:
+    """The pages in reading order, from the repository (not from the build): landing page, reading map, notebooks
+    00–07 by number, the in-browser explorer right after notebook 06 when its page exists."""
+    pages = ["index.html", "reading_map.html"]
+    for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        pages.append(f"notebooks/{notebook.stem}.html")
+        if notebook.stem.startswith("06_") and (BOOK / "explore_latent_space.md").is_file():
+            pages.append("explore_latent_space.html")
+    return pages
+
+
+# Runs in the page once it has loaded: waits for MathJax and the widget manager, then reports what a reader sees.
+_INSPECT_JS = """async () => {
+  const wait = ms => new Promise(resolve => setTimeout(resolve, ms));
+  if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
+  const states = document.querySelectorAll('script[type="application/vnd.jupyter.widget-state+json"]').length;
+  const views = document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]').length;
+  for (let i = 0; i < 100 && views && document.querySelectorAll('.jupyter-widgets').length === 0; i++) {
+    await wait(100);
+  }
+  const images = [...document.images];
+  images.forEach(img => { img.loading = 'eager'; });
+  await Promise.all(images.map(img => img.decode().catch(() => null)));
+  const article = document.querySelector('article') || document.body;
+  const skip = 'pre, code, script, style, textarea, mjx-container, .MathJax, .highlight, .output';
+  const walker = document.createTreeWalker(article, NodeFilter.SHOW_TEXT);
+  const rawMath = [];
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    if (node.parentElement.closest(skip)) continue;
+    const text = node.textContent;
+    if (/\\$[^$\\s][^$]*\\$|\\\\\\(|\\\\\\)|\\\\\\[|\\\\\\]|\\\\(frac|mathbb|mathcal|operatorname)\\b/.test(text)) {
+      rawMath.push(text.trim().slice(0, 120));
+    }
+  }
+  const link = selector => { const a = document.querySelector(selector); return a ? a.href : null; };
+  return {
+    title: document.title,
+    firstLines: article.innerText.slice(0, 600),
+    mathTypeset: document.querySelectorAll('mjx-container').length,
+    rawMath,
+    images: images.map(img => ({src: img.currentSrc || img.src, alt: (img.getAttribute('alt') || '').trim(),
+                                width: img.naturalWidth, complete: img.complete})),
+    widgetStates: states, widgetViews: views,
+    widgetsDrawn: document.querySelectorAll('.jupyter-widgets').length,
+    widgetErrors: [...document.querySelectorAll('.jupyter-widgets')].filter(w => /Error|Loading widget/i.test(
+      w.innerText || '')).map(w => w.innerText.slice(0, 200)),
+    dangerBars: document.querySelectorAll('.progress-bar-danger, .bg-danger').length,
+    prev: link('a.left-prev'), next: link('a.right-next'),
+  };
+}"""
+
+
+def _visit(browser, site: str, url: str, screenshot: Path | None = None) -> tuple[dict, object]:
+    page, log = open_offline_page(browser, site)
+    try:
+        page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
+        seen = page.evaluate(_INSPECT_JS)
+        if screenshot is not None:
+            screenshot.parent.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=screenshot, full_page=True, type="jpeg", quality=70)  # PNG encoding is 2-3x slower
+    finally:
+        page.context.close()
+    return seen, log
+
+
+@pytest.fixture(scope="module")
+def visits(book_server, book_browser) -> dict[str, tuple[dict, object]]:
+    """Every page of the series opened once over 127.0.0.1: page path -> (what the page showed, its PageLog)."""
+    return {path: _visit(book_browser, book_server, book_server + path,
+                         ARTIFACTS / (path.replace("/", "_").removesuffix(".html") + ".jpg"))
+            for path in series_order()}
+
+
+def _relative(site: str, url: str | None) -> str | None:
+    return None if url is None else urldefrag(url)[0].removeprefix(site)
+
+
+def test_the_site_holds_the_series_and_nothing_else(built_book):
+    pages = {path.relative_to(built_book).as_posix() for path in built_book.rglob("*.html")
+             if "_static" not in path.parts}
+    assert pages - NAVIGATION_PAGES == set(series_order()), "the book's pages differ from the series"
+
+
+def _loads(page: str, scripts: list[str], site_path: str) -> bool:
+    """Whether one of the page's <script src> resolves to `site_path` (both relative to the site's root)."""
+    folder = posixpath.dirname(page)
+    return site_path in {posixpath.normpath(posixpath.join(folder, src.split("?")[0])) for src in scripts}
+
+
+def test_each_script_loads_only_where_it_is_needed(built_book):
+    """MathJax from the site where math is, the widget manager where saved widgets are, the explorer on 2 pages."""
+    for path in series_order():
+        html = (built_book / path).read_text(encoding="utf-8")
+        scripts = re.findall(r'<script[^>]* src="([^"]+)"', html)
+        has_widgets = 'type="application/vnd.jupyter.widget-state+json"' in html
+        assert _loads(path, scripts, "vendor/embed-amd.js") == has_widgets, f"{path}: widget manager loaded: {scripts}"
+        # myst-nb asks Sphinx to load MathJax on every page (outputs may hold LaTeX): required where math is
+        if 'class="math' in html:
+            assert _loads(path, scripts, "vendor/mathjax/tex-chtml.js"), f"{path}: math but no MathJax: {scripts}"
+        wants_explorer = path in ("explore_latent_space.html", "notebooks/06_latent_space_explorer.html")
+        assert _loads(path, scripts, "explorer/latent-explorer.js") == wants_explorer, f"{path}: explorer: {scripts}"
+    for script in ("vendor/require.js", "vendor/embed-amd.js", "vendor/mathjax/tex-chtml.js"):
+        assert (built_book / script).is_file(), f"{script} is missing from the site"
+
+
+def test_no_page_reaches_outside_the_site(visits):
+    aborted = {path: log.aborted for path, (_, log) in visits.items() if log.aborted}
+    failed = {path: log.failed for path, (_, log) in visits.items() if log.failed}
+    assert not aborted, f"requests outside the site (aborted): {aborted}"
+    assert not failed, f"requests inside the site that failed: {failed}"
+
+
+def test_no_console_errors(visits):
+    errors = {path: log.console_errors + log.page_errors for path, (_, log) in visits.items()
+              if log.console_errors or log.page_errors}
+    assert not errors, f"console errors: {errors}"
+    warnings = {path: log.console_warnings for path, (_, log) in visits.items() if log.console_warnings}
+    print(f"console warnings (third-party, see README): {warnings}")
+
+
+def test_math_is_typeset_and_no_raw_tex_is_left(visits):
+    raw = {path: seen["rawMath"] for path, (seen, _) in visits.items() if seen["rawMath"]}
+    assert not raw, f"raw TeX left in the prose: {raw}"
+    for path in series_order()[2:]:  # every notebook writes math
+        if path.startswith("notebooks/"):
+            assert visits[path][0]["mathTypeset"] > 0, f"{path}: no formula was typeset by MathJax"
+
+
+def test_every_image_loaded_and_has_alt_text(visits):
+    problems = []
+    for path, (seen, _) in visits.items():
+        for image in seen["images"]:
+            name = unquote(urlparse(image["src"]).path.rsplit("/", 1)[-1])
+            if not image["complete"] or image["width"] == 0:
+                problems.append(f"{path}: {image['src']} did not load")
+            if not image["alt"] or name in image["alt"]:
+                problems.append(f"{path}: {image['src']} has no alt text (alt={image['alt']!r})")
+    assert not problems, "\n".join(problems)
+    for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        figures = notebook.read_text(encoding="utf-8").count('"image/png"')
+        shown = len(visits[f"notebooks/{notebook.stem}.html"][0]["images"])
+        assert shown >= figures, f"{notebook.name}: {figures} figures saved, {shown} images on its page"
+
+
+def test_saved_widgets_are_drawn_from_their_state(visits):
+    with_widgets = {path: seen for path, (seen, _) in visits.items() if seen["widgetViews"]}
+    assert "notebooks/06_latent_space_explorer.html" in with_widgets, "notebook 06's explorers are not in its page"
+    for path, seen in with_widgets.items():
+        assert seen["widgetStates"] == 1, f"{path}: the saved widget state is missing"
+        assert seen["widgetsDrawn"] >= seen["widgetViews"], f"{path}: {seen['widgetViews']} widget views, " \
+            f"{seen['widgetsDrawn']} drawn"
+        assert not seen["widgetErrors"], f"{path}: widgets show errors: {seen['widgetErrors']}"
+
+
+def test_each_page_says_which_part_of_the_post_it_accompanies(visits):
+    for path in series_order()[1:]:
+        first_lines = visits[path][0]["firstLines"].lower()
+        assert "blog post" in first_lines, f"{path} does not name its blog section in its first lines"
+
+
+def test_previous_and_next_links_follow_the_series_order(visits, book_server):
+    order = series_order()
+    for before, after in zip(order, order[1:]):
+        assert _relative(book_server, visits[before][0]["next"]) == after, f"'next' on {before} is not {after}"
+        assert _relative(book_server, visits[after][0]["prev"]) == before, f"'previous' on {after} is not {before}"
+    assert visits[order[-1]][0]["next"] is None, f"the last page {order[-1]} has a 'next' link"
+
+
+class _Links(HTMLParser):
+    """Collects the href of every <a> inside <article> and every id on the page."""
+
+    def __init__(self):
+        super().__init__()
+        self.depth, self.hrefs, self.ids = 0, [], set()
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if "id" in attributes:
+            self.ids.add(attributes["id"])
+        if tag == "article":
+            self.depth += 1
+        if tag == "a" and self.depth and attributes.get("href"):
+            self.hrefs.append(attributes["href"])
+
+    def handle_endtag(self, tag):
+        if tag == "article":
+            self.depth -= 1
+
+
+@functools.cache
+def _parse(page: Path) -> _Links:
+    parser = _Links()
+    parser.feed(page.read_text(encoding="utf-8"))
+    return parser
+
+
+def test_the_reading_map_links_resolve_to_sections_of_every_notebook(built_book):
+    links = [href for href in _parse(built_book / "reading_map.html").hrefs if not href.startswith("#")]
+    targets = set()
+    for href in links:
+        assert "://" not in href, f"the reading map links outside the site: {href}"
+        path, anchor = urldefrag(urljoin("reading_map.html", href))
+        assert (built_book / path).is_file(), f"the reading map links to a missing page: {href}"
+        if anchor:
+            assert anchor in _parse(built_book / path).ids, f"the reading map links to a missing section: {href}"
+        targets.add(path)
+    notebooks = {page for page in series_order() if page.startswith("notebooks/")}
+    assert notebooks <= targets, f"notebooks the reading map never points to: {sorted(notebooks - targets)}"
+
+
+def test_blog_url_turns_section_names_into_links():
+    """The {blog} role, run by the book's own Sphinx: bold text without blog_url, a link to the section with it."""
+    script = (
+        "import sys; sys.path.insert(0, 'book/extensions')\n"
+        "from types import SimpleNamespace as NS\n"
+        "import vae_book\n"
+        "for url in ('', 'https://example.org/post/'):\n"
+        "    inliner = NS(document=NS(settings=NS(env=NS(config=NS(blog_url=url)))))\n"
+        "    for text in ('Auto-encoders', 'the methods list <Introduction>'):\n"
+        "        node = vae_book.blog_role('blog', text, text, 1, inliner)[0][0]\n"
+        "        print(node.tagname, node.get('refuri', '-'), node.astext())\n"
+    )
+    python = REPO / ".venv-book" / "bin" / "python"
+    result = subprocess.run([str(python), "-c", script], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "strong - Auto-encoders",
+        "strong - the methods list",
+        "reference https://example.org/post/#auto-encoders Auto-encoders",
+        "reference https://example.org/post/#introduction the methods list",
+    ]
+
+
+def test_pages_read_offline_from_file_urls(built_book, book_browser):
+    site = built_book.as_uri() + "/"
+    for path in ["index.html", "notebooks/06_latent_space_explorer.html"]:  # 06: math, figures, widgets, explorer
+        seen, log = _visit(book_browser, site, site + path)
+        assert not log.aborted, f"{path} from file:// asked outside the site: {log.aborted}"
+        assert not (log.console_errors or log.page_errors or log.failed), \
+            f"{path} from file://: {log.console_errors + log.page_errors + log.failed}"
+        assert not seen["rawMath"], f"{path} from file://: raw TeX left: {seen['rawMath']}"
+        assert all(image["width"] > 0 for image in seen["images"]), f"{path} from file://: an image did not load"
+        if path.startswith("notebooks/"):
+            assert seen["mathTypeset"] > 0, f"{path} from file://: no math typeset"
+        if seen["widgetViews"]:
+            assert seen["widgetsDrawn"] >= seen["widgetViews"], f"{path} from file://: widgets not drawn"
+
+
+def test_search_finds_the_elbo_offline(book_server, book_browser):
+    page, log = open_offline_page(book_browser, book_server)
+    try:
+        page.goto(book_server + "search.html?q=ELBO", wait_until="load", timeout=LOAD_TIMEOUT_MS)
+        page.locator("#search-results li").first.wait_for(timeout=LOAD_TIMEOUT_MS)
+        found = page.locator("#search-results li a").evaluate_all("links => links.map(a => a.href)")
+    finally:
+        page.context.close()
+    assert not log.aborted and not log.console_errors, f"search page: {log.aborted + log.console_errors}"
+    assert any("02_kl_divergence_and_elbo" in href for href in found), f"searching 'ELBO' found {found}"
