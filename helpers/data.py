@@ -133,8 +133,10 @@ def static_binarize(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
 def _check_unit_interval(x) -> None:
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
-    if x.numel() and (x.min() < 0 or x.max() > 1):
-        raise ValueError(f"x must lie in [0, 1], got values in [{x.min():.3g}, {x.max():.3g}]")
+    if x.numel():
+        low, high = torch.aminmax(x)
+        if not (low >= 0 and high <= 1):  # also catches nan
+            raise ValueError(f"x must lie in [0, 1], got values in [{low:.3g}, {high:.3g}]")
 
 
 def train_valid_split(
@@ -343,6 +345,10 @@ def atomic_write(target: Path, write) -> None:
 
     The file ends up readable by all (0644), like any file the project ships or caches.
     """
+    if not isinstance(target, Path):
+        raise TypeError(f"target must be a pathlib.Path, got {type(target).__name__}")
+    if not callable(write):
+        raise TypeError(f"write must be a function of one open binary file, got {type(write).__name__}")
     target.parent.mkdir(parents=True, exist_ok=True)
     handle = tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False)  # noqa: SIM115
     try:

@@ -139,6 +139,7 @@ def estimator_variance(
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     if estimator == "score+baseline" and n_samples < 2:
         raise ValueError(f"'score+baseline' needs n_samples >= 2 (leave-one-out), got {n_samples}")
+    _check_inputs(f, mu, sigma, torch.zeros(1, 1, dtype=getattr(mu, "dtype", None)))
     m = _broadcast_shape(mu.shape, sigma.shape)[-1]
     # float32 normal draws are several times faster than float64 ones on CPU; the arithmetic runs in mu's dtype
     eps = torch.randn(n_repeats, n_samples, m, generator=generator, device=mu.device).to(mu.dtype)
@@ -158,8 +159,8 @@ def gumbel_softmax_sample(
     """
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
         raise TypeError(f"logits must be a floating-point torch.Tensor, got {type(logits).__name__}")
-    if not isinstance(tau, (int, float)) or isinstance(tau, bool) or tau <= 0:
-        raise ValueError(f"tau must be a positive number, got {tau!r}")
+    if not isinstance(tau, (int, float)) or isinstance(tau, bool) or not 0 < tau < float("inf"):
+        raise ValueError(f"tau must be a positive finite number, got {tau!r}")
     if n_samples is not None and (not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1):
         raise ValueError(f"n_samples must be None or a positive int, got {n_samples!r}")
     shape = logits.shape if n_samples is None else (n_samples, *logits.shape)

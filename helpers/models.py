@@ -18,10 +18,31 @@ def _check_dim(name: str, value) -> int:
     return value
 
 
+def _check_hidden(hidden) -> tuple[int, ...]:
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Sequence):
+        raise TypeError(f"hidden must be a sequence of layer sizes such as (400,) or [512, 256], got {hidden!r}")
+    return tuple(_check_dim("hidden layer size", size) for size in hidden)
+
+
+def _check_input(name: str, value, width: int, like: nn.Module) -> torch.Tensor:
+    """A tensor of the model's dtype and device whose last dimension is `width`: cheap checks, no data scan."""
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__} (convert with torch.as_tensor)")
+    if value.dim() == 0 or value.shape[-1] != width:
+        raise ValueError(f"{name} must have last dimension {width}, got shape {tuple(value.shape)}")
+    parameter = next(like.parameters(), None)
+    if parameter is not None and value.dtype != parameter.dtype:
+        raise TypeError(f"{name} must have the model's dtype {parameter.dtype}, got {value.dtype} "
+                        f"(use {name}.to({parameter.dtype}))")
+    return value
+
+
 def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
     """Linear layers of the given sizes with `activation` between them (none after the last)."""
-    if activation not in _ACTIVATIONS:
+    if not isinstance(activation, str) or activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence):
+        raise TypeError(f"sizes must be a sequence of layer sizes, got {sizes!r}")
     sizes = [_check_dim("layer size", s) for s in sizes]
     if len(sizes) < 2:
         raise ValueError(f"sizes needs at least an input and an output size, got {sizes}")
@@ -35,6 +56,12 @@ def mlp(sizes: Sequence[int], activation: str = "relu") -> nn.Sequential:
 
 def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """z = mu + exp(½·logvar) ⊙ ε with ε ~ N(0, I): a sample of N(mu, diag exp(logvar)) that gradients pass through."""
+    for name, value in (("mu", mu), ("logvar", logvar)):
+        if not isinstance(value, torch.Tensor) or not value.is_floating_point():
+            raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(value).__name__}")
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape, got mu {tuple(mu.shape)} and logvar "
+                         f"{tuple(logvar.shape)}")
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
@@ -43,6 +70,8 @@ class LinearAutoencoder(nn.Module):
 
     def __init__(self, n: int, m: int, bias: bool = True) -> None:
         super().__init__()
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be True or False, got {bias!r}")
         self.encoder = nn.Linear(_check_dim("n", n), _check_dim("m", m), bias=bias)
         self.decoder = nn.Linear(m, n, bias=bias)
 
@@ -59,6 +88,9 @@ class MLPAutoencoder(nn.Module):
     ) -> None:
         super().__init__()
         n, m = _check_dim("n", n), _check_dim("m", m)
+        hidden = _check_hidden(hidden)
+        if not isinstance(sigmoid_output, bool):
+            raise TypeError(f"sigmoid_output must be True or False, got {sigmoid_output!r}")
         self.encoder = mlp([n, *hidden, m], activation)
         self.decoder = mlp([m, *reversed(hidden), n], activation)
         self.sigmoid_output = sigmoid_output
@@ -78,9 +110,9 @@ class VAE(nn.Module):
         super().__init__()
         self.latent_dim = _check_dim("latent_dim", latent_dim)
         self.input_dim = _check_dim("input_dim", input_dim)
-        self.hidden = tuple(hidden)
+        self.hidden = _check_hidden(hidden)
         self.activation = activation
-        self.encoder = mlp([input_dim, *hidden, 2 * latent_dim], activation)
+        self.encoder = mlp([input_dim, *self.hidden, 2 * latent_dim], activation)
         self.decoder = mlp([latent_dim, *reversed(self.hidden), input_dim], activation)
 
     def config(self) -> dict:
@@ -90,15 +122,13 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z|x), each of shape (N, latent_dim)."""
-        if x.shape[-1] != self.input_dim:
-            raise ValueError(f"x must have last dimension {self.input_dim}, got shape {tuple(x.shape)}")
+        _check_input("x", x, self.input_dim, self)
         mu, logvar = self.encoder(x).chunk(2, dim=-1)
         return mu, logvar
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Bernoulli logits of p(x|z), shape (..., input_dim)."""
-        if z.shape[-1] != self.latent_dim:
-            raise ValueError(f"z must have last dimension {self.latent_dim}, got shape {tuple(z.shape)}")
+        _check_input("z", z, self.latent_dim, self)
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -35,6 +35,17 @@ def _as_tensor(name: str, value, like: torch.Tensor | None = None) -> torch.Tens
     raise TypeError(f"{name} must be a torch.Tensor or a number, got {type(value).__name__}")
 
 
+def _check_shapes(**tensors: torch.Tensor) -> None:
+    """Each shape must be the trailing part of the largest one (leading batch/sample dimensions may be added):
+    (N, d) with (d,) or (K, N, d) with (N, d) is fine, while (4, 1) with (1, 4) would silently become 4 × 4."""
+    full = max((t.shape for t in tensors.values()), key=len)
+    for name, tensor in tensors.items():
+        if tensor.dim() and tuple(full[len(full) - tensor.dim():]) != tuple(tensor.shape):
+            shapes = ", ".join(f"{key} {tuple(value.shape)}" for key, value in tensors.items())
+            raise ValueError(f"{name} has shape {tuple(tensor.shape)}, which does not line up with the others "
+                             f"({shapes}); shapes must be equal up to leading dimensions (or a plain number)")
+
+
 def kl_normal(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0) -> torch.Tensor:
     """KL(N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))), diagonal, summed over the last dimension.
 
@@ -44,6 +55,7 @@ def kl_normal(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0) -> torch.Tensor:
     logvar_q = _as_tensor("logvar_q", logvar_q, mu_q)
     mu_p = _as_tensor("mu_p", mu_p, mu_q)
     logvar_p = _as_tensor("logvar_p", logvar_p, mu_q)
+    _check_shapes(mu_q=mu_q, logvar_q=logvar_q, mu_p=mu_p, logvar_p=logvar_p)
     mu_q, logvar_q, mu_p, logvar_p = torch.broadcast_tensors(mu_q, logvar_q, mu_p, logvar_p)
     ratio = torch.exp(logvar_q - logvar_p)
     mahalanobis = (mu_q - mu_p).pow(2) * torch.exp(-logvar_p)
@@ -56,15 +68,24 @@ def gaussian_log_prob(x, mu, logvar) -> torch.Tensor:
     x = _as_tensor("x", x)
     mu = _as_tensor("mu", mu, x)
     logvar = _as_tensor("logvar", logvar, x)
+    _check_shapes(x=x, mu=mu, logvar=logvar)
     terms = LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar)
     terms = torch.broadcast_to(terms, torch.broadcast_shapes(x.shape, mu.shape, logvar.shape))
     return -0.5 * terms.sum(dim=-1) if terms.dim() else -0.5 * terms
 
 
 def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """log Bernoulli(x; sigmoid(logits)) = Σ [x·logits − softplus(logits)] over the last dim (= −BCE summed)."""
+    """log Bernoulli(x; sigmoid(logits)) = Σ [x·logits − softplus(logits)] over the last dim (= −BCE summed).
+
+    x holds pixel probabilities or bits in [0, 1] (not 0..255 grey levels)."""
     x = _as_tensor("x", x)
     logits = _as_tensor("logits", logits, x)
+    _check_shapes(x=x, logits=logits)
+    if x.numel():
+        low, high = torch.aminmax(x.detach())
+        if not (low >= 0 and high <= 1):  # also catches nan
+            raise ValueError(f"x must lie in [0, 1] (pixel probabilities or bits), got values in "
+                             f"[{float(low):.4g}, {float(high):.4g}]")
     x, logits = torch.broadcast_tensors(x, logits)
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=-1)
 
@@ -77,8 +98,8 @@ def elbo_terms(model, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def elbo(model, x: torch.Tensor, beta: float = 1.0) -> torch.Tensor:
     """Per-example ELBO = E_q[log p(x|z)] − beta·KL(q(z|x) || p(z)), one-sample estimate, shape (N,)."""
-    if not isinstance(beta, (int, float)) or isinstance(beta, bool) or beta < 0:
-        raise ValueError(f"beta must be a non-negative number, got {beta!r}")
+    if not isinstance(beta, (int, float)) or isinstance(beta, bool) or not 0 <= beta < math.inf:
+        raise ValueError(f"beta must be a non-negative finite number, got {beta!r}")
     log_likelihood, kl = elbo_terms(model, x)
     return log_likelihood - beta * kl
 

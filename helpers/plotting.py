@@ -18,22 +18,30 @@ MAX_GRID_INCHES = 10.0
 
 
 def to_numpy_images(images) -> np.ndarray:
-    """(N, 784) or (N, 28, 28) tensor/array → float array (N, 28, 28)."""
+    """(N, 784) or (N, 28, 28) tensor/array → float array (N, 28, 28); N ≥ 1, finite values."""
     if isinstance(images, torch.Tensor):
         images = images.detach().cpu().numpy()
-    images = np.asarray(images, dtype=float)
+    try:
+        images = np.asarray(images, dtype=float)
+    except (TypeError, ValueError):
+        raise TypeError(f"images must be an array or tensor of numbers, got {type(images).__name__}") from None
     if images.ndim == 2 and images.shape[1] == 784:
-        return images.reshape(-1, 28, 28)
-    if images.ndim == 3:
-        return images
-    raise ValueError(f"images must have shape (N, 784) or (N, H, W), got {images.shape}")
+        images = images.reshape(-1, 28, 28)
+    if images.ndim != 3:
+        raise ValueError(f"images must have shape (N, 784) or (N, H, W), got {images.shape}")
+    if 0 in images.shape:
+        raise ValueError(f"images must hold at least one non-empty image, got shape {images.shape}")
+    if not np.isfinite(images).all():
+        raise ValueError(f"images must hold finite values, got {int((~np.isfinite(images)).sum())} nan or inf "
+                         "pixel(s) (a diverged model?)")
+    return images
 
 
 def image_grid(images, ncols: int = 8, ax=None, title: str | None = None,
                cmap: str = "gray", vmin: float | None = 0.0, vmax: float | None = 1.0, pad: int = 1):
     """Tile N images into one picture with `ncols` columns on `ax` (created if None); returns ax."""
     tiles = to_numpy_images(images)
-    if not isinstance(ncols, int) or ncols < 1:
+    if not isinstance(ncols, int) or isinstance(ncols, bool) or ncols < 1:
         raise ValueError(f"ncols must be a positive int, got {ncols!r}")
     n, h, w = tiles.shape
     ncols = min(ncols, n)
@@ -58,8 +66,10 @@ def latent_scatter(z, labels, ax=None, title: str | None = None, s: float = 6.0)
     """Scatter the first two latent coordinates coloured by digit label; returns ax."""
     z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
     labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
-    if z.ndim != 2 or z.shape[1] < 2 or len(z) != len(labels):
-        raise ValueError(f"z must be (N, >=2) with N labels, got {z.shape} and {labels.shape}")
+    if z.ndim != 2 or z.shape[1] < 2 or len(z) != len(labels) or not len(z):
+        raise ValueError(f"z must be (N, >=2) with N >= 1 labels, got {z.shape} and {labels.shape}")
+    if not np.issubdtype(z.dtype, np.number) or not np.isfinite(z).all():
+        raise ValueError("z must hold finite numbers (a nan code would silently vanish from the scatter)")
     if ax is None:
         _, ax = plt.subplots(figsize=(5, 4.5))
     points = ax.scatter(z[:, 0], z[:, 1], c=labels, cmap=DIGIT_CMAP, s=s, vmin=-0.5, vmax=9.5)
@@ -74,8 +84,12 @@ def latent_scatter(z, labels, ax=None, title: str | None = None, s: float = 6.0)
 def manifold_grid(decode: Callable[[torch.Tensor], torch.Tensor], n: int = 15, ax=None,
                   title: str | None = None, edge: float = 0.05):
     """Decode a 2-D grid of z placed at standard-normal quantiles in [edge, 1−edge] (Kingma & Welling, Fig. 4)."""
-    if not isinstance(n, int) or n < 2:
+    if not callable(decode):
+        raise TypeError(f"decode must be a function from z (n², 2) to images, got {type(decode).__name__}")
+    if not isinstance(n, int) or isinstance(n, bool) or n < 2:
         raise ValueError(f"n must be an int >= 2, got {n!r}")
+    if isinstance(edge, bool) or not isinstance(edge, (int, float)) or not 0 < edge < 0.5:
+        raise ValueError(f"edge must be a quantile in (0, 0.5) (the grid spans [edge, 1 − edge]), got {edge!r}")
     quantiles = np.linspace(edge, 1 - edge, n)
     values = np.array([NormalDist().inv_cdf(q) for q in quantiles])
     z1, z2 = np.meshgrid(values, values[::-1])
@@ -87,6 +101,8 @@ def manifold_grid(decode: Callable[[torch.Tensor], torch.Tensor], n: int = 15, a
 
 def training_curves(history: dict, ax=None, title: str | None = None, ylabel: str = "loss"):
     """Train (and validation, if recorded) loss per epoch; returns ax."""
+    if not isinstance(history, dict):
+        raise TypeError(f"history must be the dict `fit` returns, got {type(history).__name__}")
     if "train_loss" not in history:
         raise ValueError(f"history needs a 'train_loss' entry, got keys {sorted(history)}")
     if ax is None:

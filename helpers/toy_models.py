@@ -149,8 +149,11 @@ class GaussianMixture1D:
     def __post_init__(self) -> None:
         for name in ("weights", "means", "stds"):
             value = getattr(self, name)
-            if not isinstance(value, (tuple, list)) or not value:
+            if not isinstance(value, (tuple, list)) or not value or not all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
                 raise TypeError(f"{name} must be a non-empty tuple of numbers, got {value!r}")
+            if not all(math.isfinite(v) for v in value):
+                raise ValueError(f"{name} must hold finite numbers, got {value!r}")
             object.__setattr__(self, name, tuple(float(v) for v in value))
         if not len(self.weights) == len(self.means) == len(self.stds):
             raise ValueError(f"weights, means and stds must have the same length, got "

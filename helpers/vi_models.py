@@ -113,6 +113,8 @@ def _data(x) -> torch.Tensor:
     x = _tensor("x", x, 1)
     if len(x) == 0:
         raise ValueError("x must hold at least one observation, got an empty tensor")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"x must hold finite numbers, got {int((~torch.isfinite(x)).sum())} nan or inf value(s)")
     return x.double()
 
 
@@ -208,7 +210,21 @@ def _mean_cov(mean, cov, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
     if cov.shape != (len(mean), len(mean)):
         raise ValueError(f"{prefix}cov must have shape ({len(mean)}, {len(mean)}) to match {prefix}mean, "
                          f"got {tuple(cov.shape)}")
-    return mean.double(), cov.double()
+    if not bool(torch.isfinite(mean).all()):
+        raise ValueError(f"{prefix}mean must hold finite numbers, got {mean.tolist()}")
+    return mean.double(), _check_covariance(f"{prefix}cov", cov.double())
+
+
+def _check_covariance(name: str, cov: torch.Tensor) -> torch.Tensor:
+    """A symmetric positive-definite matrix (Cholesky succeeds), else a ValueError naming the problem."""
+    if not bool(torch.isfinite(cov).all()):
+        raise ValueError(f"{name} must hold finite numbers, got nan or inf")
+    if not torch.allclose(cov, cov.T, rtol=1e-10, atol=1e-12):
+        raise ValueError(f"{name} must be symmetric (a covariance matrix), got {cov.tolist()}")
+    if int(torch.linalg.cholesky_ex(cov).info) != 0:
+        eigenvalues = torch.linalg.eigvalsh(cov).tolist()
+        raise ValueError(f"{name} must be positive definite (a covariance matrix), got eigenvalues {eigenvalues}")
+    return cov
 
 
 def gaussian_kl(mean_q: torch.Tensor, cov_q: torch.Tensor, mean_p: torch.Tensor, cov_p: torch.Tensor) -> float:
@@ -252,6 +268,8 @@ def logistic_log_joint(w: torch.Tensor, features: torch.Tensor, labels: torch.Te
     if w.shape[-1] != features.shape[1] or len(labels) != len(features):
         raise ValueError(f"need w (..., d), features (N, d), labels (N,), got {tuple(w.shape)}, "
                          f"{tuple(features.shape)}, {tuple(labels.shape)}")
+    if not bool(((labels == 0) | (labels == 1)).all()):
+        raise ValueError(f"labels must be 0 or 1, got values {sorted(set(labels.unique().tolist()))[:10]}")
     prior_std = _positive("prior_std", prior_std)
     logits = w @ features.T
     log_lik = (labels * logits - torch.nn.functional.softplus(logits)).sum(-1)
@@ -277,9 +295,13 @@ def logistic_grid_posterior(features: torch.Tensor, labels: torch.Tensor, prior_
                             size: int = 301) -> GridPosterior:
     """p(w | X, y) for w ∈ ℝ² on a size×size grid: p ∝ exp(log joint), normalized by the Riemann sum."""
     _count("size", size, 3)
-    if features.dim() != 2 or features.shape[1] != 2:
+    features = _tensor("features", features, 2)
+    if features.shape[1] != 2:
         raise ValueError(f"features must have shape (N, 2) for a 2-D grid, got {tuple(features.shape)}")
-    (lo1, hi1), (lo2, hi2) = limits
+    try:
+        (lo1, hi1), (lo2, hi2) = ((_finite("limits", lo), _finite("limits", hi)) for lo, hi in limits)
+    except (TypeError, ValueError):
+        raise ValueError(f"limits must be ((lo, hi), (lo, hi)) of finite numbers, got {limits!r}") from None
     if not (lo1 < hi1 and lo2 < hi2):
         raise ValueError(f"limits must be ((lo, hi), (lo, hi)) with lo < hi, got {limits!r}")
     w1 = torch.linspace(lo1, hi1, size, dtype=torch.float64)

@@ -75,10 +75,13 @@ def _check_images(x) -> torch.Tensor:
     return x
 
 
-def _as_numpy(name: str, value, ndim: int) -> np.ndarray:
+def _as_numpy(name: str, value, ndim: int, finite: bool = True) -> np.ndarray:
+    """A numpy view of a tensor/array with `ndim` dimensions; with `finite`, numbers without nan or inf."""
     array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
     if array.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
+    if finite and (not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all()):
+        raise ValueError(f"{name} must hold finite numbers, got {array.dtype} values with nan, inf or non-numbers")
     return array
 
 
@@ -94,7 +97,13 @@ def _device(model) -> torch.device:
 def decode_mean(model, z) -> np.ndarray:
     """Bernoulli means sigmoid(g(z)) as float images (N, 28, 28) in [0, 1]; z of shape (m,) or (N, m)."""
     _check_model(model)
-    z = torch.as_tensor(np.asarray(z, dtype=np.float32)).to(_device(model))
+    try:
+        z = np.asarray(z.detach().cpu() if isinstance(z, torch.Tensor) else z, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise TypeError(f"z must be an array of numbers, got {type(z).__name__}") from None
+    if not np.isfinite(z).all():
+        raise ValueError("z must hold finite numbers, got nan or inf (a slider or code gone wrong?)")
+    z = torch.as_tensor(z).to(_device(model))
     if z.ndim == 1:
         z = z.unsqueeze(0)
     if z.ndim != 2 or z.shape[1] != model.latent_dim:
@@ -130,10 +139,13 @@ def active_dimensions(kl: torch.Tensor, threshold: float = INACTIVE_KL) -> list[
 
 def interpolate(z_start, z_end, t) -> np.ndarray:
     """Linear path in latent space z(t) = (1 − t)·z_start + t·z_end, for a number or an array of t."""
-    z_start, z_end = np.asarray(z_start, dtype=np.float32), np.asarray(z_end, dtype=np.float32)
-    if z_start.shape != z_end.shape or z_start.ndim != 1:
+    z_start, z_end = _as_numpy("z_start", z_start, 1), _as_numpy("z_end", z_end, 1)
+    if z_start.shape != z_end.shape:
         raise ValueError(f"z_start and z_end must be vectors of one shape, got {z_start.shape} and {z_end.shape}")
-    t = np.asarray(t, dtype=np.float32)
+    t = np.asarray(t)
+    if not np.issubdtype(t.dtype, np.number) or not np.isfinite(t).all():
+        raise ValueError(f"t must be a finite number or an array of them, got {t!r}")
+    z_start, z_end, t = z_start.astype(np.float32), z_end.astype(np.float32), t.astype(np.float32)
     return (1 - t)[..., None] * z_start + t[..., None] * z_end
 
 
@@ -207,6 +219,8 @@ def _paste(indices: np.ndarray, centre: tuple[int, int], stamp: np.ndarray) -> N
 def to_png(image, scale: int = 6) -> bytes:
     """PNG bytes of a grey image in [0, 1] (H, W), each pixel shown as a scale × scale block (grey = round(255·p))."""
     image = _as_numpy("image", image, 2)
+    if image.size == 0:
+        raise ValueError(f"image must hold at least one pixel, got shape {image.shape}")
     _check_int("scale", scale, 1, 64)
     return _encode_png(_upscale(_to_uint8(image), scale))
 
@@ -216,8 +230,11 @@ def read_png(data: bytes, scale: int = 1) -> np.ndarray:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"data must be PNG bytes, got {type(data).__name__}")
     _check_int("scale", scale, 1, 64)
-    with PILImage.open(io.BytesIO(bytes(data))) as picture:
-        pixels = np.asarray(picture)
+    try:
+        with PILImage.open(io.BytesIO(bytes(data))) as picture:
+            pixels = np.asarray(picture)
+    except (OSError, SyntaxError, ValueError) as exc:  # PIL's UnidentifiedImageError is an OSError
+        raise ValueError(f"data must be PNG bytes, got {len(data)} bytes that are not an image ({exc})") from None
     return pixels[::scale, ::scale]
 
 
