@@ -41,6 +41,10 @@ KL_MISTAKES = {
                   "−1 inside the sum is missing"),
     "mean shift": (lambda mq, lq, mp, lp: 0.5 * (lp - lq + lq.exp() / lp.exp() + (mq - mp) ** 2 - 1).sum(-1),
                    "not divided by the variance of p"),
+    "sigma as variance": (lambda mq, lq, mp, lp: 0.5 * (lp - lq + ((0.5 * lq).exp() + (mq - mp) ** 2)
+                                                        / (0.5 * lp).exp() - 1).sum(-1),
+                          "σ = exp(½·logvar) is used as the variance"),
+    "no return": (lambda *a: None, "did you forget `return`?"),
 }
 
 
@@ -132,6 +136,10 @@ MC_MISTAKES = {
     "sum over samples": (lambda *a: mc_reference(*a) * a[3].shape[0], "summed over the samples"),
     "per sample": (lambda lj, mu, lv, eps: lj(mu + (0.5 * lv).exp() * eps)
                    + 0.5 * (LOG_2PI + lv + eps**2).sum(-1), "one value per sample"),
+    "no log 2pi": (lambda lj, mu, lv, eps: (lj(mu + (0.5 * lv).exp() * eps) + 0.5 * (lv + eps**2).sum(-1)).mean(),
+                   "log 2π is missing from log q(z)"),
+    "fresh noise": (lambda lj, mu, lv, eps: mc_reference(lj, mu, lv, torch.randn_like(eps)),
+                    "instead of drawing new noise"),
 }
 
 
@@ -184,3 +192,21 @@ def test_mc_not_implemented_is_reported_not_raised(capsys):
     assert not check_mc_elbo(stub)
     out = capsys.readouterr().out
     assert "❌ Exercise 2.2" in out and "not implemented yet" in out
+
+
+def test_hidden_inputs_differ_from_the_visible_ones_and_catch_a_hard_coded_answer(capsys):
+    """A function that returns the right numbers for the visible inputs only fails the hidden tests."""
+    from helpers.checks.nb02 import _kl_cases
+
+    visible = {tuple(case[0].flatten().tolist()): kl_reference(*case) for case in _kl_cases()}
+
+    def memorised(mu_q, logvar_q, mu_p, logvar_p):
+        return visible.get(tuple(mu_q.flatten().tolist()), torch.zeros(mu_q.shape[0], dtype=torch.float64))
+
+    assert check_kl_diag_gaussians(memorised)
+    assert not check_kl_diag_gaussians(memorised, seed=123)
+    assert check_kl_diag_gaussians(kl_reference, seed=123)
+    assert "correct on the hidden tests" in capsys.readouterr().out
+
+
+WRONG_ANSWERS = {"2.1": list(KL_MISTAKES.values()), "2.2": list(MC_MISTAKES.values())}

@@ -44,6 +44,10 @@ def with_sample(mu, logvar):
     return torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).sample()
 
 
+def detached(mu, logvar):
+    return (mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)).detach()
+
+
 def with_torch_normal(mu, logvar):
     return torch.normal(mu, torch.exp(0.5 * logvar))
 
@@ -68,7 +72,23 @@ def with_rsample(mu, logvar):
     return torch.distributions.Normal(mu, torch.exp(0.5 * logvar)).rsample()
 
 
-@pytest.mark.parametrize("answer", [reparameterize, with_rsample])
+def by_hand(mu, logvar):
+    return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+
+def in_place(mu, logvar):
+    return mu.add_(torch.exp(0.5 * logvar) * torch.randn_like(mu))
+
+
+def shared_row_noise(mu, logvar):
+    return mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape[-1])
+
+
+def shared_scalar_noise(mu, logvar):
+    return mu + torch.exp(0.5 * logvar) * torch.randn(1)
+
+
+@pytest.mark.parametrize("answer", [by_hand])
 def test_correct_reparameterize_passes(answer, capsys):
     assert check_reparameterize(answer)
     assert "✅ Exercise 4.1" in capsys.readouterr().out
@@ -83,9 +103,7 @@ def test_the_check_does_not_disturb_the_global_random_state():
     torch.testing.assert_close(torch.rand(3), expected)
 
 
-@pytest.mark.parametrize(
-    ("answer", "words"),
-    [
+REPARAM_WRONG = [
         (exp_logvar, "exp(logvar) — the variance σ² — as the standard deviation"),
         (minus_half, "sign in the exponent is flipped"),
         (unscaled, "ε is not scaled at all"),
@@ -93,14 +111,22 @@ def test_the_check_does_not_disturb_the_global_random_state():
         (no_noise, "there is no fresh noise"),
         (mean_only, "the noise is missing"),
         (no_mu, "mu is not added"),
-        (with_sample, "does not depend on mu and logvar for autograd"),
+        (with_sample, "torch.distributions is not allowed"),
+        (detached, "does not depend on mu and logvar for autograd"),
         (with_torch_normal, "no gradient reaches mu"),
         (frozen_noise, "there is no fresh noise"),
         (wrong_shape, "should have the same shape"),
         (not_done, "not implemented yet"),
         ("not a function", "expected a function"),
-    ],
-)
+        (in_place, "changed its input mu or logvar in place"),
+        (shared_row_noise, "one draw of ε is shared across the batch"),
+        (shared_scalar_noise, "one draw of ε is shared across the batch"),
+        (with_rsample, "torch.distributions is not allowed"),
+        (reparameterize, "helpers.models.reparameterize (the project's tested copy) is not allowed"),
+]
+
+
+@pytest.mark.parametrize(("answer", "words"), REPARAM_WRONG)
 def test_reparameterize_mistakes_are_named(answer, words, capsys):
     assert not check_reparameterize(answer)
     out = capsys.readouterr().out
@@ -113,11 +139,28 @@ def test_reparameterize_mistakes_are_named(answer, words, capsys):
 
 
 def reference(f, mu, sigma, eps):
-    return score_function_grads(f, mu, sigma, eps)
+    values = f(mu + sigma * eps).unsqueeze(-1)
+    return values * eps / sigma, values * (eps**2 - 1) / sigma
 
 
 def with_baseline(f, mu, sigma, eps):
-    return score_function_grads(f, mu, sigma, eps, "leave-one-out")
+    values = f(mu + sigma * eps)
+    centred = (values - (values.sum() - values) / (len(values) - 1)).unsqueeze(-1)  # leave-one-out mean
+    return centred * eps / sigma, centred * (eps**2 - 1) / sigma
+
+
+def with_constant_baseline(f, mu, sigma, eps):
+    values = f(mu + sigma * eps).unsqueeze(-1) - 2.5
+    return values * eps / sigma, values * (eps**2 - 1) / sigma
+
+
+def own_noise(f, mu, sigma, eps):
+    return reference(f, mu, sigma, torch.randn_like(eps))
+
+
+def broadcast_average(f, mu, sigma, eps):
+    g_mu, g_sigma = reference(f, mu, sigma, eps)
+    return g_mu.mean(0).expand_as(g_mu), g_sigma.mean(0).expand_as(g_sigma)
 
 
 def via_log_prob(f, mu, sigma, eps):
@@ -135,7 +178,7 @@ def no_f(f, mu, sigma, eps):
 
 
 def flipped(f, mu, sigma, eps):
-    g_mu, g_sigma = score_function_grads(f, mu, sigma, eps)
+    g_mu, g_sigma = reference(f, mu, sigma, eps)
     return -g_mu, -g_sigma
 
 
@@ -164,12 +207,12 @@ def pathwise(f, mu, sigma, eps):
 
 
 def averaged(f, mu, sigma, eps):
-    g_mu, g_sigma = score_function_grads(f, mu, sigma, eps)
+    g_mu, g_sigma = reference(f, mu, sigma, eps)
     return g_mu.mean(0), g_sigma.mean(0)
 
 
 def one_output(f, mu, sigma, eps):
-    return score_function_grads(f, mu, sigma, eps)[0]
+    return reference(f, mu, sigma, eps)[0]
 
 
 def crashes(f, mu, sigma, eps):
@@ -180,15 +223,13 @@ def sf_not_done(f, mu, sigma, eps):
     raise NotImplementedError("Exercise 4.2: implement the score-function estimator")
 
 
-@pytest.mark.parametrize("answer", [reference, with_baseline, via_log_prob])
+@pytest.mark.parametrize("answer", [reference, with_baseline, with_constant_baseline, via_log_prob])
 def test_correct_score_function_passes(answer, capsys):
     assert check_score_function_estimator(answer)
     assert "✅ Exercise 4.2" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize(
-    ("answer", "words"),
-    [
+SCORE_WRONG = [
         (no_f, "the f(z) factor is missing"),
         (flipped, "the sign of the score is flipped"),
         (f_at_mu, "f is evaluated at μ instead of at the sample"),
@@ -200,8 +241,13 @@ def test_correct_score_function_passes(answer, capsys):
         (one_output, "return a pair (grad_mu, grad_sigma)"),
         (crashes, "your function raised RuntimeError"),
         (sf_not_done, "not implemented yet"),
-    ],
-)
+        (own_noise, "your function draws its own noise"),
+        (broadcast_average, "you averaged over the samples and repeated the average"),
+        (score_function_grads, "score_function_grads (the project's tested copy) is not allowed"),
+]
+
+
+@pytest.mark.parametrize(("answer", "words"), SCORE_WRONG)
 def test_score_function_mistakes_are_named(answer, words, capsys):
     assert not check_score_function_estimator(answer)
     out = capsys.readouterr().out
@@ -212,7 +258,7 @@ def test_score_function_mistakes_are_named(answer, words, capsys):
 
 def test_a_biased_answer_without_a_known_mistake_still_fails(capsys):
     def off_by_a_bit(f, mu, sigma, eps):
-        g_mu, g_sigma = score_function_grads(f, mu, sigma, eps)
+        g_mu, g_sigma = reference(f, mu, sigma, eps)
         return g_mu + 0.5, g_sigma
 
     assert not check_score_function_estimator(off_by_a_bit)
@@ -228,3 +274,12 @@ def test_an_autograd_pathwise_answer_is_told_why_it_breaks_on_a_step(capsys):
 
     assert not check_score_function_estimator(autograd_pathwise)
     assert "you differentiated f (the pathwise estimator)" in capsys.readouterr().out
+
+
+def test_hidden_tests_pass_the_reference_answers(capsys):
+    assert check_reparameterize(by_hand, seed=31)
+    assert check_score_function_estimator(reference, seed=31)
+    assert capsys.readouterr().out.count("correct on the hidden tests") == 2
+
+
+WRONG_ANSWERS = {"4.1": REPARAM_WRONG, "4.2": SCORE_WRONG}

@@ -14,7 +14,8 @@ from helpers.checks import RESULTS, check_iwae_estimate, check_vae_elbo
 
 
 def _bce(x, logits):
-    return F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    """−log Bernoulli(x; sigmoid(logits)) per pixel, written out (the check does not allow binary_cross_entropy)."""
+    return F.softplus(logits) - x * logits
 
 
 def _kl(mu, logvar):
@@ -64,6 +65,14 @@ def elbo_probabilities_as_logits(x, logits, mu, logvar):
     return -_bce(x, torch.sigmoid(logits)).sum(dim=-1) - _kl(mu, logvar)
 
 
+def elbo_kl_batch_sum(x, logits, mu, logvar):
+    return -_bce(x, logits).sum(dim=-1) - _kl(mu, logvar).sum()
+
+
+def elbo_with_bce(x, logits, mu, logvar):
+    return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=-1) - _kl(mu, logvar)
+
+
 def elbo_batch_mean(x, logits, mu, logvar):
     return elbo_reference(x, logits, mu, logvar).mean()
 
@@ -83,7 +92,7 @@ def test_vae_elbo_accepts_correct_answers(answer, capsys):
     assert RESULTS["5.1"].passed
 
 
-@pytest.mark.parametrize(("answer", "message"), [
+ELBO_WRONG = [
     (elbo_kl_sign, "KL sign is flipped"),
     (elbo_pixel_mean, "averaged over pixels instead of summing"),
     (elbo_latent_mean, "averaged the KL over the latent dimensions"),
@@ -96,7 +105,13 @@ def test_vae_elbo_accepts_correct_answers(answer, capsys):
     (not_implemented, "not implemented yet"),
     (crashes, "your function raised RuntimeError"),
     (lambda *args: [1.0], "should return a torch.Tensor"),
-])
+    (elbo_kl_batch_sum, "the KL is summed over the batch"),
+    (elbo_with_bce, "binary_cross_entropy_with_logits is not allowed"),
+    (lambda x, logits, mu, logvar: None, "did you forget `return`?"),
+]
+
+
+@pytest.mark.parametrize(("answer", "message"), ELBO_WRONG)
 def test_vae_elbo_names_each_mistake(answer, message, capsys):
     assert not check_vae_elbo(answer)
     out = capsys.readouterr().out
@@ -119,6 +134,10 @@ def _log_w(x, logits, z, mu, logvar):
 
 def iwae_reference(x, logits, z, mu, logvar):
     return torch.logsumexp(_log_w(x, logits, z, mu, logvar), dim=0) - math.log(z.shape[0])
+
+
+def iwae_log_k_minus_one(x, logits, z, mu, logvar):
+    return iwae_reference(x, logits, z, mu, logvar) + math.log(z.shape[0]) - math.log(z.shape[0] - 1)
 
 
 def iwae_with_distributions(x, logits, z, mu, logvar):
@@ -172,7 +191,7 @@ def test_iwae_estimate_accepts_correct_answers(answer, capsys):
     assert RESULTS["5.2"].passed
 
 
-@pytest.mark.parametrize(("answer", "message"), [
+IWAE_WRONG = [
     (iwae_no_log_k, "forgot the − log K"),
     (iwae_mean_log_w, "averaged the log-weights"),
     (iwae_naive_exp, "use torch.logsumexp"),
@@ -183,7 +202,11 @@ def test_iwae_estimate_accepts_correct_answers(answer, capsys):
     (iwae_minus_k, "subtracted K instead of log K"),
     (not_implemented, "not implemented yet"),
     (lambda *args: 3.0, "should return a torch.Tensor"),
-])
+    (iwae_log_k_minus_one, "log(K − 1) instead of log K"),
+]
+
+
+@pytest.mark.parametrize(("answer", "message"), IWAE_WRONG)
 def test_iwae_estimate_names_each_mistake(answer, message, capsys):
     assert not check_iwae_estimate(answer)
     out = capsys.readouterr().out
@@ -198,3 +221,6 @@ def test_iwae_check_cases_make_naive_exp_underflow():
 
     log_w = [_log_weights(*case) for _, case in _iwae_cases()]
     assert any((w.exp() == 0).all() for w in log_w)
+
+
+WRONG_ANSWERS = {"5.1": ELBO_WRONG, "5.2": IWAE_WRONG}

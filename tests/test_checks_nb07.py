@@ -6,6 +6,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from helpers.beyond import active_mask, beta_vae_loss
 from helpers.checks import RESULTS, check_active_units_mask, check_beta_vae_loss
 from helpers.objectives import bernoulli_log_prob, kl_normal
 
@@ -27,6 +28,9 @@ LOSS_MISTAKES = {
     "averaged over pixels": lambda x, lg, mu, lv, b: (
         F.binary_cross_entropy_with_logits(lg, x, reduction="none").mean(-1) + b * kl_normal(mu, lv)).mean(),
     "one value per example": lambda x, lg, mu, lv, b: -bernoulli_log_prob(x, lg) + b * kl_normal(mu, lv),
+    "the KL is summed over the batch": lambda x, lg, mu, lv, b: (
+        -bernoulli_log_prob(x, lg).mean() + b * kl_normal(mu, lv).sum()),
+    "helpers.beyond.beta_vae_loss (the project's tested copy) is not allowed": beta_vae_loss,
 }
 
 
@@ -69,6 +73,8 @@ ACTIVITY_MISTAKES = {
     "the count is returned": lambda mu, t=0.01: int((mu.var(dim=0) > t).sum()),
     "the mask is inverted": lambda mu, t=0.01: mu.var(dim=0) <= t,
     "threshold argument is ignored": lambda mu, t=0.01: mu.var(dim=0) > 0.01,
+    "A_j must be strictly above it": lambda mu, t=0.01: mu.var(dim=0) >= t,
+    "helpers.beyond.active_mask (the project's tested copy) is not allowed": active_mask,
 }
 
 
@@ -108,3 +114,12 @@ def test_the_crafted_case_separates_variance_from_std():
     assert torch.allclose(mu.var(dim=0), torch.tensor(_VARIANCES), rtol=1e-4, atol=1e-9)
     by_variance, by_std = mu.var(dim=0) > 0.01, mu.std(dim=0) > 0.01
     assert (by_variance != by_std).sum() >= 2
+
+
+def test_hidden_tests_pass_the_reference_answers(capsys):
+    assert check_beta_vae_loss(_right_loss, seed=8)
+    assert check_active_units_mask(lambda mu, threshold=0.01: mu.var(dim=0) > threshold, seed=8)
+
+
+WRONG_ANSWERS = {"7.1": [(wrong, phrase) for phrase, wrong in LOSS_MISTAKES.items()],
+                 "7.2": [(wrong, phrase) for phrase, wrong in ACTIVITY_MISTAKES.items()]}

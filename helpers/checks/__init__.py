@@ -4,7 +4,10 @@ and a new exercise module is picked up without editing this file.
 
 A check runs the student's function, compares it with the reference, prints one clear line
 ("✅ Exercise N.M: correct" or "❌ Exercise N.M: <what is wrong>") and records the outcome in
-`RESULTS` (read by the grader). It never raises on a wrong or crashing answer.
+`RESULTS`. In JupyterLab it never raises on a wrong or crashing answer; under nbgrader (autograde,
+Validate) a wrong answer raises after the line, so the test cell fails. `check_x(fn, seed=N)` runs
+the hidden tests on inputs drawn from N. `FORBIDDEN` maps each exercise to what its answer must not
+call (the project's tested copy, or a library call the exercise rules out).
 """
 
 from __future__ import annotations
@@ -14,7 +17,9 @@ import pkgutil
 
 from helpers.checks.core import RESULTS, CheckResult, exercise
 
-__all__ = ["RESULTS", "CheckResult", "exercise"]
+__all__ = ["RESULTS", "CheckResult", "exercise", "FORBIDDEN"]
+
+FORBIDDEN: dict[str, list[tuple[str, object]]] = {}
 
 
 def _export_checks() -> None:
@@ -22,6 +27,7 @@ def _export_checks() -> None:
         if not info.name.startswith("nb"):
             continue
         module = importlib.import_module(f"{__name__}.{info.name}")
+        FORBIDDEN.update(getattr(module, "FORBIDDEN", {}))
         for name in dir(module):
             if name.startswith("check_"):
                 globals()[name] = getattr(module, name)

@@ -7,17 +7,24 @@ import numpy as np
 from helpers.checks.core import Failed, assert_close, call_student, exercise
 from helpers.linear import pca, pca_reconstruct, principal_angles
 
-__all__ = ["check_reconstruct_with_pca", "check_principal_angles"]
+__all__ = ["check_reconstruct_with_pca", "check_principal_angles", "FORBIDDEN"]
+
+FORBIDDEN = {
+    "1.1": [("helpers.linear.pca (the project's tested copy)", pca),
+            ("helpers.linear.pca_reconstruct (the project's tested copy)", pca_reconstruct)],
+    "1.2": [("helpers.linear.principal_angles (the project's tested copy)", principal_angles)],
+}
 
 
 def _answer(value, what: str) -> np.ndarray:
-    """The student's answer as a float array, or Failed naming what came back."""
+    """The student's answer as a float array (float32 answers stay float32), or Failed naming what came back."""
     if value is None:
-        raise Failed(f"{what} returned None: is the `return` line missing?")
+        raise Failed(f"{what} returned None: did you forget `return`?")
     if hasattr(value, "detach"):
         value = value.detach().cpu().numpy()
     try:
-        return np.asarray(value, dtype=np.float64)
+        value = np.asarray(value)
+        return value if value.dtype == np.float32 else np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise Failed(f"{what} should return an array of numbers, got {type(value).__name__}.") from None
 
@@ -25,9 +32,9 @@ def _answer(value, what: str) -> np.ndarray:
 # --- Exercise 1.1 ---------------------------------------------------------------------------------------------
 
 
-def _pca_cases() -> list[tuple[np.ndarray, np.ndarray, int]]:
+def _pca_cases(seed: int | None = None) -> list[tuple[np.ndarray, np.ndarray, int]]:
     """(x_train, x, m): a square training set first (so that using U instead of V runs and can be named)."""
-    rng = np.random.default_rng(11)
+    rng = np.random.default_rng(11 if seed is None else seed)
     cases = []
     for n_train, n, n_new, m in ((12, 12, 5, 3), (40, 10, 7, 4), (30, 6, 4, 6)):
         scales = np.linspace(3.0, 0.3, n)  # distinct variances: a unique, well-separated PCA
@@ -64,21 +71,25 @@ def _pca_mistakes(x_train: np.ndarray, x: np.ndarray, m: int) -> dict[str, np.nd
 
 
 @exercise("1.1", "PCA reconstruction")
-def check_reconstruct_with_pca(student_fn) -> None:
+def check_reconstruct_with_pca(student_fn, seed: int | None = None) -> None:
     """Compare with μ + (x − μ) V_m V_mᵀ on three data sets (one square, so that U-for-V mistakes show)."""
-    for x_train, x, m in _pca_cases():
+    for x_train, x, m in _pca_cases(seed):
         inputs = f"x_train of shape {x_train.shape}, x of shape {x.shape}, m={m}"
-        got = _answer(call_student(student_fn, x_train.copy(), x.copy(), m), "reconstruct_with_pca")
+        got = _answer(call_student(student_fn, x_train.copy(), x.copy(), m, forbidden=FORBIDDEN["1.1"]),
+                      "reconstruct_with_pca")
         fit = pca(x_train, m)
         expected = pca_reconstruct(x, fit.mean, fit.components)
-        assert_close(got, expected, inputs=inputs, rtol=1e-6, atol=1e-8, mistakes=_pca_mistakes(x_train, x, m))
+        # float32 keeps about 7 digits: allow its rounding, relative to the size of the data
+        rtol, atol = (1e-4, 1e-4 * float(np.abs(expected).max())) if got.dtype == np.float32 else (1e-6, 1e-8)
+        assert_close(got.astype(np.float64), expected, inputs=inputs, rtol=rtol, atol=atol,
+                     mistakes=_pca_mistakes(x_train, x, m))
 
 
 # --- Exercise 1.2 ---------------------------------------------------------------------------------------------
 
 
-def _angle_cases() -> list[tuple[str, np.ndarray, np.ndarray]]:
-    rng = np.random.default_rng(12)
+def _angle_cases(seed: int | None = None) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(12 if seed is None else seed)
     c, s = np.cos(np.radians(30.0)), np.sin(np.radians(30.0))
     plane = np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
     tilted = np.array([[1.0, 0.0], [0.0, c], [0.0, s]])
@@ -104,6 +115,11 @@ def _angle_mistakes(a: np.ndarray, b: np.ndarray, expected: np.ndarray) -> dict[
     return {
         "the angles are in radians: convert with np.degrees": np.radians(expected),
         "you returned the cosines σ_i(Q_aᵀ Q_b); the angles are arccos of them, in degrees": cosines,
+        "np.arcsin was used where the cosines need np.arccos (arcsin gives 90° minus each angle)":
+            np.degrees(np.arcsin(np.clip(cosines, -1.0, 1.0))),
+        "np.arcsin was used where the cosines need np.arccos (arcsin gives 90° minus each angle; sorting them does "
+        "not undo that)":
+            np.sort(np.degrees(np.arcsin(np.clip(cosines, -1.0, 1.0)))),
         "the angles are in descending order: sort them from smallest to largest": expected[::-1],
         "the bases are not orthonormalised: the singular values of aᵀb are cosines only when a and b have "
         "orthonormal columns (use np.linalg.qr first)": raw_angles(a, b),
@@ -129,10 +145,11 @@ def _nan_message(description: str, got: np.ndarray, a: np.ndarray, b: np.ndarray
 
 
 @exercise("1.2", "Principal angles between subspaces")
-def check_principal_angles(student_fn) -> None:
+def check_principal_angles(student_fn, seed: int | None = None) -> None:
     """Compare with arccos of the singular values of Q_aᵀ Q_b, in degrees, ascending, on three pairs of bases."""
-    for description, a, b in _angle_cases():
-        got = _answer(call_student(student_fn, a.copy(), b.copy()), "principal_angles_deg")
+    for description, a, b in _angle_cases(seed):
+        got = _answer(call_student(student_fn, a.copy(), b.copy(), forbidden=FORBIDDEN["1.2"]),
+                      "principal_angles_deg").astype(np.float64)
         expected = principal_angles(a, b)
         if got.size and np.isnan(got).any():
             raise Failed(_nan_message(description, got, a, b, expected))

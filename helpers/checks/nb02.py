@@ -23,8 +23,9 @@ def _kl_terms(mu_q, logvar_q, mu_p, logvar_p, exp=torch.exp, log_ratio=None):
     return 0.5 * (log_ratio + (var_q + (mu_q - mu_p).pow(2)) / var_p - 1.0)
 
 
-def _kl_cases() -> list[tuple[torch.Tensor, ...]]:
-    gen = torch.Generator().manual_seed(2)
+def _kl_cases(seed: int | None = None) -> list[tuple[torch.Tensor, ...]]:
+    """The visible cases (seed None: two random ones and one known by heart) or two drawn from `seed`."""
+    gen = torch.Generator().manual_seed(2 if seed is None else seed)
     positive = [torch.randn(2, 3, generator=gen, dtype=torch.float64),
                 0.2 + 1.3 * torch.rand(2, 3, generator=gen, dtype=torch.float64),
                 torch.randn(2, 3, generator=gen, dtype=torch.float64),
@@ -32,7 +33,7 @@ def _kl_cases() -> list[tuple[torch.Tensor, ...]]:
     signed = [2 * torch.randn(4, 5, generator=gen, dtype=torch.float64) for _ in range(4)]
     known = [torch.tensor([[1.0, 0.0]], dtype=torch.float64), torch.tensor([[0.0, math.log(4.0)]], dtype=torch.float64),
              torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64)]
-    return [positive, known, signed]
+    return [positive, known, signed] if seed is None else [positive, signed]
 
 
 def _kl_mistakes(mu_q, logvar_q, mu_p, logvar_p) -> dict[str, torch.Tensor]:
@@ -42,11 +43,13 @@ def _kl_mistakes(mu_q, logvar_q, mu_p, logvar_p) -> dict[str, torch.Tensor]:
     as_variance = _kl_terms(mu_q, logvar_q, mu_p, logvar_p, exp=identity,
                             log_ratio=torch.log(logvar_p / logvar_q)).sum(-1)  # NaN where a logvar is negative
     exp_forgotten = _kl_terms(mu_q, logvar_q, mu_p, logvar_p, exp=identity).sum(-1)
+    sigma_as_variance = _kl_terms(mu_q, logvar_q, mu_p, logvar_p, exp=lambda v: torch.exp(0.5 * v)).sum(-1)
     return {
         "the sign is flipped (KL is never negative)": -kl,
         "the ½ in front of the sum is missing": 2 * kl,
         "the variance was used where the log-variance is given: the variance is exp(logvar)": as_variance,
         "exp() is missing: the inputs are log-variances, the variances are exp(logvar)": exp_forgotten,
+        "σ = exp(½·logvar) is used as the variance: the variance is σ² = exp(logvar)": sigma_as_variance,
         "you took the mean over the latent dimensions instead of the sum (use .sum(dim=-1))": terms.mean(-1),
         "you returned one KL per latent dimension: sum over the last dimension": terms,
         "you summed over the batch dimension too: sum over the last dimension only": terms.sum(),
@@ -65,9 +68,9 @@ def _reject_nan(got, inputs: str) -> None:
 
 
 @exercise("2.1", "Closed-form KL between diagonal Gaussians")
-def check_kl_diag_gaussians(student_fn) -> None:
+def check_kl_diag_gaussians(student_fn, seed: int | None = None) -> None:
     """Compare with ½ Σ_d [logvar_p − logvar_q + (exp(logvar_q) + (μ_q − μ_p)²)/exp(logvar_p) − 1] on three cases."""
-    for mu_q, logvar_q, mu_p, logvar_p in _kl_cases():
+    for mu_q, logvar_q, mu_p, logvar_p in _kl_cases(seed):
         inputs = f"mu_q, logvar_q, mu_p, logvar_p of shape {tuple(mu_q.shape)}"
         got = call_student(student_fn, mu_q.clone(), logvar_q.clone(), mu_p.clone(), logvar_p.clone())
         mistakes = _kl_mistakes(mu_q, logvar_q, mu_p, logvar_p)
@@ -122,6 +125,8 @@ def _mc_elbo_variants(mu_q, logvar_q, eps) -> tuple[torch.Tensor, torch.Tensor, 
         as_std: wrong_std(logvar_q),
         as_std + " (in z)": wrong_z(logvar_q),
         "the ½ is missing in log q(z) = −½ Σ_d [log 2π + logvar + (z − μ)²/σ²]": estimate(z, 2 * log_q_terms.sum(-1)),
+        "log 2π is missing from log q(z) = −½ Σ_d [log 2π + logvar + (z − μ)²/σ²]":
+            estimate(z, (log_q_terms + 0.5 * LOG_2PI).sum(-1)),
         "you took the mean of log q(z) over the latent dimensions instead of the sum":
             estimate(z, log_q_terms.mean(-1)),
         "log q(z) is not subtracted: the ELBO is mean[log p(x, z) − log q(z)]": log_joint.mean(),
@@ -131,8 +136,12 @@ def _mc_elbo_variants(mu_q, logvar_q, eps) -> tuple[torch.Tensor, torch.Tensor, 
     return reference, exact_entropy, mistakes
 
 
-def _mc_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-    gen = torch.Generator().manual_seed(22)
+def _mc_cases(seed: int | None = None) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    """The visible cases (seed None) or two cases drawn from `seed`."""
+    gen = torch.Generator().manual_seed(22 if seed is None else seed)
+    if seed is not None:
+        return [(torch.randn(3, generator=gen, dtype=torch.float64), torch.randn(3, generator=gen, dtype=torch.float64),
+                 torch.randn(n, 3, generator=gen, dtype=torch.float64)) for n in (40, 300)]
     first = (torch.tensor([0.5, -0.7, 1.4], dtype=torch.float64), torch.tensor([0.4, 0.9, 0.2], dtype=torch.float64),
              torch.randn(64, 3, generator=gen, dtype=torch.float64))
     second = (torch.tensor([-0.2, 0.3, 1.0], dtype=torch.float64), torch.tensor([-1.5, -0.3, 0.6], dtype=torch.float64),
@@ -141,9 +150,9 @@ def _mc_cases() -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
 
 
 @exercise("2.2", "Monte Carlo ELBO")
-def check_mc_elbo(student_fn) -> None:
+def check_mc_elbo(student_fn, seed: int | None = None) -> None:
     """Compare with mean_s[log p(x, z_s) − log q(z_s)], z_s = μ + exp(½·logvar)·ε_s, for the same ε."""
-    for mu_q, logvar_q, eps in _mc_cases():
+    for mu_q, logvar_q, eps in _mc_cases(seed):
         inputs = f"mu_q={mu_q.tolist()}, logvar_q={logvar_q.tolist()} and {eps.shape[0]} fixed samples eps"
         got = call_student(student_fn, _log_joint, mu_q.clone(), logvar_q.clone(), eps.clone())
         again = call_student(student_fn, _log_joint, mu_q.clone(), logvar_q.clone(), eps.clone())

@@ -6,10 +6,17 @@ import math
 
 import torch
 
+from helpers import models
 from helpers.checks.core import Failed, call_student, exercise, name_the_mistake
 from helpers.estimators import score_function_grads
 
-__all__ = ["check_reparameterize", "check_score_function_estimator"]
+__all__ = ["check_reparameterize", "check_score_function_estimator", "FORBIDDEN"]
+
+FORBIDDEN = {
+    "4.1": [("torch.distributions", "torch.distributions"),
+            ("helpers.models.reparameterize (the project's tested copy)", models.reparameterize)],
+    "4.2": [("helpers.estimators.score_function_grads (the project's tested copy)", score_function_grads)],
+}
 
 # Moments case: σ = exp(½·logvar) = (2, 0.5, e^½); the usual mistakes give clearly different spreads.
 _MOMENT_MU = (0.5, -1.0, 2.0)
@@ -27,37 +34,53 @@ def _fmt(values: torch.Tensor) -> str:
     return "[" + ", ".join(f"{float(v):.3f}" for v in values.flatten()) + "]"
 
 
+def _reparameterized(student_fn, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """The student's z for copies of mu and logvar; Failed if the inputs were changed in place."""
+    mu_given, logvar_given = mu.clone(), logvar.clone()
+    z = _as_tensor(call_student(student_fn, mu_given, logvar_given, forbidden=FORBIDDEN["4.1"]),
+                   "reparameterize(mu, logvar)")
+    if not (torch.equal(mu_given, mu) and torch.equal(logvar_given, logvar)):
+        raise Failed("your function changed its input mu or logvar in place (an in-place operation such as add_, "
+                     "mul_ or +=): the encoder's outputs must stay as they are; build a new tensor for z.")
+    return z
+
+
 def _reparam_shapes(student_fn) -> None:
     for shape in ((5, 3), (2, 4, 3)):
         mu, logvar = torch.randn(shape), 0.5 * torch.randn(shape)
-        z = _as_tensor(call_student(student_fn, mu, logvar), "reparameterize(mu, logvar)")
+        z = _reparameterized(student_fn, mu, logvar)
         if z.shape != mu.shape:
             raise Failed(f"for mu and logvar of shape {tuple(shape)}, z should have the same shape, "
                          f"got {tuple(z.shape)}.")
     mu, logvar = torch.randn(5, 3), torch.randn(5, 3)
-    first = call_student(student_fn, mu, logvar).detach()
-    second = call_student(student_fn, mu, logvar).detach()
+    first = _reparameterized(student_fn, mu, logvar).detach()
+    second = _reparameterized(student_fn, mu, logvar).detach()
+
     if torch.equal(first, mu):
         raise Failed("z equals mu: the noise is missing. Add exp(0.5·logvar)·ε with ε = torch.randn_like(mu).")
     if torch.equal(first, second):
         raise Failed("two calls with the same mu and logvar gave the same z: there is no fresh noise. "
                      "Draw ε = torch.randn_like(mu) inside the function, at every call.")
+    noise = (first - mu) / torch.exp(0.5 * logvar)
+    if torch.allclose(noise, noise[:1].expand_as(noise), atol=1e-5):
+        raise Failed("every row of the batch got the same noise: one draw of ε is shared across the batch. Each "
+                     "example needs its own ε, with the shape of mu (torch.randn_like(mu)).")
 
 
-def _reparam_moments(student_fn) -> None:
-    mu = torch.tensor(_MOMENT_MU).expand(_MOMENT_ROWS, 3)
-    logvar = torch.tensor(_MOMENT_LOGVAR).expand(_MOMENT_ROWS, 3)
-    z = call_student(student_fn, mu, logvar).detach().double()
+def _reparam_moments(student_fn, means=_MOMENT_MU, logvars=_MOMENT_LOGVAR, shown="[log 4, log 0.25, 1.0]") -> None:
+    mu = torch.tensor(means).expand(_MOMENT_ROWS, 3)
+    logvar = torch.tensor(logvars).expand(_MOMENT_ROWS, 3)
+    z = _reparameterized(student_fn, mu, logvar).detach().double()
     mean, std = z.mean(dim=0), z.std(dim=0)
-    sigma = torch.tensor(_MOMENT_LOGVAR, dtype=torch.float64).mul(0.5).exp()
-    inputs = f"mu={list(_MOMENT_MU)}, logvar=[log 4, log 0.25, 1.0] ({_MOMENT_ROWS} rows)"
+    sigma = torch.tensor(logvars, dtype=torch.float64).mul(0.5).exp()
+    inputs = f"mu={[round(v, 3) for v in means]}, logvar={shown} ({_MOMENT_ROWS} rows)"
     if not torch.isfinite(z).all():
         raise Failed(f"for {inputs}, some samples are not finite (nan/inf); is a square root of logvar taken?")
-    if ((mean - torch.tensor(_MOMENT_MU, dtype=torch.float64)).abs() > 6 * sigma / math.sqrt(_MOMENT_ROWS)).any():
+    if ((mean - torch.tensor(means, dtype=torch.float64)).abs() > 6 * sigma / math.sqrt(_MOMENT_ROWS)).any():
         hint = " It looks like mu is not added: z = mu + σ·ε." if (mean.abs() < 0.1).all() else ""
-        raise Failed(f"for {inputs}, the samples' mean is {_fmt(mean)}, it should be mu = {list(_MOMENT_MU)}.{hint}")
+        raise Failed(f"for {inputs}, the samples' mean is {_fmt(mean)}, it should be mu.{hint}")
     if ((std / sigma - 1).abs() > 0.04).any():
-        logvar_d = torch.tensor(_MOMENT_LOGVAR, dtype=torch.float64)
+        logvar_d = torch.tensor(logvars, dtype=torch.float64)
         mistakes = {
             "you used exp(logvar) — the variance σ² — as the standard deviation; σ = exp(0.5·logvar)": logvar_d.exp(),
             "the sign in the exponent is flipped: exp(-0.5·logvar) is 1/σ; σ = exp(0.5·logvar)":
@@ -76,7 +99,7 @@ def _reparam_moments(student_fn) -> None:
 def _reparam_gradients(student_fn) -> None:
     mu = torch.randn(6, 3, requires_grad=True)
     logvar = (0.5 * torch.randn(6, 3)).requires_grad_(True)
-    z = _as_tensor(call_student(student_fn, mu, logvar), "reparameterize(mu, logvar)")
+    z = _as_tensor(call_student(student_fn, mu, logvar, forbidden=FORBIDDEN["4.1"]), "reparameterize(mu, logvar)")
     if not z.requires_grad:
         raise Failed("z does not depend on mu and logvar for autograd (no grad_fn): did you use .sample(), "
                      ".detach(), torch.no_grad() or numpy? Write z = mu + exp(0.5·logvar)·ε.")
@@ -94,12 +117,16 @@ def _reparam_gradients(student_fn) -> None:
 
 
 @exercise("4.1", "Implement reparameterize")
-def check_reparameterize(student_fn) -> None:
-    """Shape, fresh noise, the samples' mean and spread, and gradients reaching mu and logvar."""
+def check_reparameterize(student_fn, seed: int | None = None) -> None:
+    """Shape, fresh noise, untouched inputs, the samples' mean and spread, and gradients reaching mu and logvar."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(4)
+        torch.manual_seed(4 if seed is None else seed)
         _reparam_shapes(student_fn)
-        _reparam_moments(student_fn)
+        if seed is None:
+            _reparam_moments(student_fn)
+        else:
+            means, logvars = torch.randn(3).mul(2).tolist(), torch.empty(3).uniform_(-2.5, 2.5).tolist()
+            _reparam_moments(student_fn, means, logvars, shown=str([round(v, 3) for v in logvars]))
         _reparam_gradients(student_fn)
 
 
@@ -111,9 +138,8 @@ _SF_SAMPLES = 20_000
 _SF_Z_LIMIT = 5.0  # standard errors
 
 
-def _objectives():
+def _objectives(mu: torch.Tensor, sigma: torch.Tensor):
     """(name, f, exact ∂/∂μ, exact ∂/∂σ) for z ~ N(μ, σ²) in each coordinate; f sums over coordinates."""
-    mu, sigma = torch.tensor(_SF_MU, dtype=torch.float64), torch.tensor(_SF_SIGMA, dtype=torch.float64)
     damp = torch.exp(-0.5 * sigma**2)
     density = torch.exp(-0.5 * (mu / sigma) ** 2) / math.sqrt(2 * math.pi)  # φ(μ/σ)
     return [
@@ -129,7 +155,12 @@ def _sf_mistakes(f, mu, sigma, eps) -> dict[str, tuple[torch.Tensor, torch.Tenso
     values = f(mu + sigma * eps).unsqueeze(-1)
     score_mu, score_sigma = eps / sigma, (eps.pow(2) - 1) / sigma
     at_mu = f(mu.expand_as(eps)).unsqueeze(-1)
+    z = (mu + sigma * eps).requires_grad_(True)
+    grad_f = torch.autograd.grad(f(z).sum(), z, allow_unused=True)[0] if f(z).requires_grad else None
+    grad_f = torch.zeros_like(eps) if grad_f is None else grad_f.detach()
     return {
+        "you differentiated f (the pathwise estimator): the score-function estimator uses only values of f, "
+        "f(z)·∇log q(z)": (grad_f, grad_f * eps),
         "the f(z) factor is missing: the estimator is f(z)·∇log q(z), not ∇log q(z) alone": (score_mu, score_sigma),
         "the sign of the score is flipped: ∇_μ log q(z) = +(z − μ)/σ² and ∇_σ log q(z) = ((z − μ)² − σ²)/σ³":
             (-right_mu, -right_sigma),
@@ -143,7 +174,7 @@ def _sf_mistakes(f, mu, sigma, eps) -> dict[str, tuple[torch.Tensor, torch.Tenso
 
 
 def _student_terms(student_fn, f, mu, sigma, eps) -> tuple[torch.Tensor, torch.Tensor]:
-    out = call_student(student_fn, f, mu, sigma, eps)
+    out = call_student(student_fn, f, mu.clone(), sigma.clone(), eps.clone(), forbidden=FORBIDDEN["4.2"])
     if not isinstance(out, (tuple, list)) or len(out) != 2:
         raise Failed("return a pair (grad_mu, grad_sigma) of per-sample terms, each of shape (S, m); "
                      f"got {type(out).__name__}.")
@@ -159,6 +190,54 @@ def _student_terms(student_fn, f, mu, sigma, eps) -> tuple[torch.Tensor, torch.T
     return terms[0], terms[1]
 
 
+def _close(got, wanted) -> bool:
+    return all(torch.allclose(g, w, rtol=1e-6, atol=1e-8) for g, w in zip(got, wanted))
+
+
+def _with_constant_baseline(got, f, mu, sigma, eps) -> bool:
+    """True if got = (f(z) − b)·∇log q(z) for one constant b per coordinate (a baseline keeps it unbiased)."""
+    values = f(mu + sigma * eps).unsqueeze(-1)
+    score_mu, score_sigma = eps / sigma, (eps.pow(2) - 1) / sigma
+    usable = score_mu.abs() > 1e-3
+    implied = torch.where(usable, values - got[0] / torch.where(usable, score_mu, 1.0), torch.nan)
+    baseline = implied.nanmedian(dim=0).values
+    return _close(got, ((values - baseline) * score_mu, (values - baseline) * score_sigma))
+
+
+def _accepted(got, f, mu, sigma, eps) -> bool:
+    """The per-sample terms of the score-function estimator for the given eps, with or without a baseline."""
+    return (_close(got, score_function_grads(f, mu, sigma, eps))
+            or _close(got, score_function_grads(f, mu, sigma, eps, "leave-one-out"))
+            or _with_constant_baseline(got, f, mu, sigma, eps))
+
+
+def _explain_sf(student_fn, got, name, f, mu, sigma, eps, exact) -> str:
+    """Why these per-sample terms are wrong."""
+    again = _student_terms(student_fn, f, mu, sigma, eps)
+    if not _close(got, again):
+        return ("two calls with the same eps gave different terms: your function draws its own noise. Use the "
+                "given eps for every sample.")
+    if all(torch.allclose(g, g[:1].expand_as(g)) for g in got):
+        return ("every sample got the same term: you averaged over the samples and repeated the average. Return "
+                "one term per sample, each computed from its own ε_s.")
+    hint = _name_sf_mistake(got, _sf_mistakes(f, mu, sigma, eps))
+    if hint is None and name.endswith("1[z > 0]") and bool((got[0] == 0).all()):
+        hint = ("you differentiated f (the pathwise estimator): a step function has zero gradient almost "
+                "everywhere. The score-function estimator uses only values of f: f(z)·∇log q(z)")
+    reference = score_function_grads(f, mu, sigma, eps)
+    for label, terms, ref, exact_grad in (("∂/∂μ", got[0], reference[0], exact[0]),
+                                          ("∂/∂σ", got[1], reference[1], exact[1])):
+        z_scores = (terms.mean(dim=0) - exact_grad).abs() / (ref.std(dim=0) / math.sqrt(len(eps)))
+        if not (bool(torch.isfinite(z_scores).all()) and bool((z_scores < _SF_Z_LIMIT).all())):
+            return (f"for {name} with μ={_fmt(mu)}, σ={_fmt(sigma)} and {len(eps)} samples, the mean of your "
+                    f"{label} terms is {_fmt(terms.mean(dim=0))} but the exact gradient is {_fmt(exact_grad)} (off by "
+                    f"up to {float(z_scores.nan_to_num(1e9).max()):.0f} standard errors): the estimator is biased."
+                    + (f" It looks like {hint}." if hint else ""))
+    return (f"for {name}, your per-sample terms are not f(z_s)·∇log q(z_s) at z_s = μ + σ·ε_s for the given eps "
+            f"(first sample: expected {_fmt(reference[0][0])} and {_fmt(reference[1][0])}, got {_fmt(got[0][0])} "
+            f"and {_fmt(got[1][0])})." + (f" It looks like {hint}." if hint else ""))
+
+
 def _name_sf_mistake(got, mistakes) -> str | None:
     for description, (wrong_mu, wrong_sigma) in mistakes.items():
         if torch.allclose(got[0], wrong_mu, rtol=1e-4, atol=1e-6) and \
@@ -167,13 +246,21 @@ def _name_sf_mistake(got, mistakes) -> str | None:
     return None
 
 
+def _sf_inputs(seed: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    generator = torch.Generator().manual_seed(42 if seed is None else seed)
+    if seed is None:
+        mu, sigma = torch.tensor(_SF_MU, dtype=torch.float64), torch.tensor(_SF_SIGMA, dtype=torch.float64)
+    else:
+        mu = torch.randn(2, generator=generator, dtype=torch.float64)
+        sigma = 0.4 + torch.rand(2, generator=generator, dtype=torch.float64)
+    return mu, sigma, torch.randn(_SF_SAMPLES, 2, generator=generator, dtype=torch.float64)
+
+
 @exercise("4.2", "Implement the score-function estimator")
-def check_score_function_estimator(student_fn) -> None:
-    """Per-sample shapes, then unbiasedness (within 5 standard errors) for a quadratic, a sine and a step function."""
-    mu = torch.tensor(_SF_MU, dtype=torch.float64)
-    sigma = torch.tensor(_SF_SIGMA, dtype=torch.float64)
-    eps = torch.randn(_SF_SAMPLES, 2, generator=torch.Generator().manual_seed(42), dtype=torch.float64)
-    for name, f, exact_mu, exact_sigma in _objectives():
+def check_score_function_estimator(student_fn, seed: int | None = None) -> None:
+    """The per-sample terms f(z_s)·∇log q(z_s) for the given eps (a baseline is accepted) on three objectives."""
+    mu, sigma, eps = _sf_inputs(seed)
+    for name, f, exact_mu, exact_sigma in _objectives(mu, sigma):
         try:
             got = _student_terms(student_fn, f, mu, sigma, eps)
         except Failed as failure:
@@ -182,19 +269,5 @@ def check_score_function_estimator(student_fn) -> None:
                              f"fails for {name}: the score-function estimator uses only values of f, "
                              "f(z)·∇log q(z).") from None
             raise
-        reference = score_function_grads(f, mu, sigma, eps)
-        for label, terms, ref, exact in (("∂/∂μ", got[0], reference[0], exact_mu),
-                                          ("∂/∂σ", got[1], reference[1], exact_sigma)):
-            stderr = ref.std(dim=0) / math.sqrt(_SF_SAMPLES)
-            estimate = terms.mean(dim=0)
-            z_scores = (estimate - exact).abs() / stderr
-            if bool(torch.isfinite(z_scores).all()) and bool((z_scores < _SF_Z_LIMIT).all()):
-                continue
-            hint = _name_sf_mistake(got, _sf_mistakes(f, mu, sigma, eps))
-            if hint is None and name.endswith("1[z > 0]") and bool((got[0] == 0).all()):
-                hint = ("you differentiated f (the pathwise estimator): a step function has zero gradient almost "
-                        "everywhere. The score-function estimator uses only values of f: f(z)·∇log q(z)")
-            raise Failed(f"for {name} with μ={list(_SF_MU)}, σ={list(_SF_SIGMA)} and {_SF_SAMPLES} samples, "
-                         f"the mean of your {label} terms is {_fmt(estimate)} but the exact gradient is "
-                         f"{_fmt(exact)} (off by up to {float(z_scores.nan_to_num(1e9).max()):.0f} standard errors): "
-                         "the estimator is biased." + (f" It looks like {hint}." if hint else ""))
+        if not _accepted(got, f, mu, sigma, eps):
+            raise Failed(_explain_sf(student_fn, got, name, f, mu, sigma, eps, (exact_mu, exact_sigma)))

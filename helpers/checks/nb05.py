@@ -7,10 +7,20 @@ import math
 import torch
 import torch.nn.functional as F
 
+from helpers import objectives
 from helpers.checks.core import Failed, assert_close, call_student, exercise
 from helpers.objectives import bernoulli_log_prob, gaussian_log_prob, kl_normal
 
-__all__ = ["check_vae_elbo", "check_iwae_estimate"]
+__all__ = ["check_vae_elbo", "check_iwae_estimate", "FORBIDDEN"]
+
+FORBIDDEN = {
+    "5.1": [("helpers.objectives.elbo (the project's tested copy)", objectives.elbo),
+            ("helpers.objectives.bernoulli_log_prob (the project's tested copy of the likelihood)",
+             objectives.bernoulli_log_prob),
+            ("binary_cross_entropy", F.binary_cross_entropy),
+            ("binary_cross_entropy_with_logits", F.binary_cross_entropy_with_logits)],
+    "5.2": [("helpers.objectives.iwae_bound (the project's tested copy)", objectives.iwae_bound)],
+}
 
 
 def _as_tensor(value, what: str) -> torch.Tensor:
@@ -22,11 +32,11 @@ def _as_tensor(value, what: str) -> torch.Tensor:
 # ---------------------------------------------------------------- 5.1 the per-example ELBO
 
 
-def _elbo_cases() -> list[tuple[str, tuple[torch.Tensor, ...]]]:
+def _elbo_cases(seed: int | None = None) -> list[tuple[str, tuple[torch.Tensor, ...]]]:
     """(description, (x, logits, mu, logvar)) with binary x, varied sizes and a fixed seed."""
-    generator = torch.Generator().manual_seed(5)
+    generator = torch.Generator().manual_seed(5 if seed is None else seed)
     cases = []
-    for n, pixels, m in ((4, 784, 2), (3, 10, 5), (1, 6, 3)):
+    for n, pixels, m in ((4, 784, 2), (3, 10, 5), (1, 6, 3)) if seed is None else ((5, 50, 4), (2, 784, 3)):
         x = torch.bernoulli(torch.full((n, pixels), 0.3), generator=generator)
         logits = 2.0 * torch.randn(n, pixels, generator=generator)
         mu = torch.randn(n, m, generator=generator)
@@ -46,6 +56,8 @@ def _elbo_mistakes(x, logits, mu, logvar) -> dict[str, torch.Tensor]:
         "you averaged the KL over the latent dimensions instead of summing over them": log_lik - kl / mu.shape[-1],
         "you returned the loss (−ELBO); the exercise asks for the ELBO itself": -(log_lik - kl),
         "the KL term is missing": log_lik,
+        "the KL is summed over the batch: each example has its own KL, summed over the latent dimensions only":
+            log_lik - kl.sum(),
         "the reconstruction term is missing": -kl,
         "the ½ in the KL is missing: KL = ½ Σ (μ² + σ² − log σ² − 1)": log_lik - 2 * kl,
         "the KL treats exp(logvar) as σ instead of σ²": log_lik - sigma_as_var_kl,
@@ -55,10 +67,11 @@ def _elbo_mistakes(x, logits, mu, logvar) -> dict[str, torch.Tensor]:
 
 
 @exercise("5.1", "The per-example ELBO of a Bernoulli VAE")
-def check_vae_elbo(student_fn) -> None:
+def check_vae_elbo(student_fn, seed: int | None = None) -> None:
     """Compare `student_fn(x, logits, mu, logvar)` with log p(x|z) − KL(q(z|x) ‖ N(0, I)), one value per example."""
-    for inputs, (x, logits, mu, logvar) in _elbo_cases():
-        got = _as_tensor(call_student(student_fn, x, logits, mu, logvar), "vae_elbo(x, logits, mu, logvar)")
+    for inputs, (x, logits, mu, logvar) in _elbo_cases(seed):
+        got = _as_tensor(call_student(student_fn, x, logits, mu, logvar, forbidden=FORBIDDEN["5.1"]),
+                         "vae_elbo(x, logits, mu, logvar)")
         expected = bernoulli_log_prob(x, logits) - kl_normal(mu, logvar)
         if got.dim() == 0 and len(x) > 1:
             raise Failed(f"for {inputs}, you returned one number; return one ELBO per example, "
@@ -80,12 +93,13 @@ def _log_weights(x, logits, z, mu, logvar, q_sign: float = -1.0, prior: bool = T
     return bernoulli_log_prob(x, logits) + log_prior + q_sign * gaussian_log_prob(z, mu, logvar)
 
 
-def _iwae_cases() -> list[tuple[str, tuple[torch.Tensor, ...]]]:
+def _iwae_cases(seed: int | None = None) -> list[tuple[str, tuple[torch.Tensor, ...]]]:
     """(description, (x, logits, z, mu, logvar)) with K samples z_k = mu + σ ε_k; a case with 784 pixels
     makes the log-weights around −500 so that exp() underflows in float32."""
-    generator = torch.Generator().manual_seed(50)
+    generator = torch.Generator().manual_seed(50 if seed is None else seed)
     cases = []
-    for k, n, pixels, m in ((7, 3, 12, 2), (50, 4, 784, 3), (1, 2, 5, 2)):
+    for k, n, pixels, m in ((7, 3, 12, 2), (50, 4, 784, 3), (1, 2, 5, 2)) if seed is None else (
+            (5, 2, 20, 3), (30, 3, 784, 2)):
         x = torch.bernoulli(torch.full((n, pixels), 0.4), generator=generator)
         mu = torch.randn(n, m, generator=generator)
         logvar = 0.5 * torch.randn(n, m, generator=generator)
@@ -97,10 +111,10 @@ def _iwae_cases() -> list[tuple[str, tuple[torch.Tensor, ...]]]:
 
 
 @exercise("5.2", "The importance-weighted (IWAE) estimate of log p(x)")
-def check_iwae_estimate(student_fn) -> None:
+def check_iwae_estimate(student_fn, seed: int | None = None) -> None:
     """Compare `student_fn(x, logits, z, mu, logvar)` with log (1/K) Σ_k p(x, z_k) / q(z_k|x), per example."""
-    for inputs, (x, logits, z, mu, logvar) in _iwae_cases():
-        got = _as_tensor(call_student(student_fn, x, logits, z, mu, logvar),
+    for inputs, (x, logits, z, mu, logvar) in _iwae_cases(seed):
+        got = _as_tensor(call_student(student_fn, x, logits, z, mu, logvar, forbidden=FORBIDDEN["5.2"]),
                          "iwae_estimate(x, logits, z, mu, logvar)")
         expected = _iwae_reference(x, logits, z, mu, logvar)
         k = z.shape[0]
@@ -125,5 +139,8 @@ def check_iwae_estimate(student_fn) -> None:
         if k > 1:
             mistakes["you subtracted K instead of log K"] = (
                 torch.logsumexp(log_w, dim=0) - k)
+        if k > 2:
+            mistakes["you subtracted log(K − 1) instead of log K: the estimate averages the K weights"] = (
+                torch.logsumexp(log_w, dim=0) - math.log(k - 1))
         assert_close(got.double(), expected.double(), inputs=inputs, rtol=1e-4, atol=1e-2,
                      mistakes={name: value.double() for name, value in mistakes.items()})

@@ -9,7 +9,12 @@ from helpers.beyond import active_mask, beta_vae_loss
 from helpers.checks.core import Failed, assert_close, call_student, exercise
 from helpers.objectives import bernoulli_log_prob, kl_normal
 
-__all__ = ["check_beta_vae_loss", "check_active_units_mask"]
+__all__ = ["check_beta_vae_loss", "check_active_units_mask", "FORBIDDEN"]
+
+FORBIDDEN = {
+    "7.1": [("helpers.beyond.beta_vae_loss (the project's tested copy)", beta_vae_loss)],
+    "7.2": [("helpers.beyond.active_mask (the project's tested copy)", active_mask)],
+}
 
 
 # ---------------------------------------------------------------- Exercise 7.1: the β-weighted loss
@@ -36,6 +41,8 @@ def _loss_mistakes(x, logits, mu, logvar, beta) -> dict[str, torch.Tensor]:
             (log_lik - beta * kl).mean()),
         "the KL is subtracted: the loss is −log p(x|z) + β·KL (both terms are costs)": (
             (-log_lik - beta * kl).mean()),
+        "the KL is summed over the batch while the reconstruction term is averaged: average both over the "
+        "examples": (-log_lik).mean() + beta * kl.sum(),
         "the batch is summed instead of averaged: take .mean() over the examples": (
             (-log_lik + beta * kl).sum()),
         "the reconstruction term is averaged over pixels: log p(x|z) is a sum over the 784 pixels": (
@@ -46,18 +53,20 @@ def _loss_mistakes(x, logits, mu, logvar, beta) -> dict[str, torch.Tensor]:
 
 
 @exercise("7.1", "The β-weighted loss")
-def check_beta_vae_loss(student_fn) -> None:
+def check_beta_vae_loss(student_fn, seed: int | None = None) -> None:
     """Compare with helpers.beyond.beta_vae_loss for several β ≠ 1 and random inputs."""
-    for seed, (n, pixels, m), beta in ((0, (6, 20, 3), 4.0), (1, (5, 784, 16), 0.5), (2, (3, 10, 2), 2.0)):
-        x, logits, mu, logvar = _loss_case(seed, n, pixels, m)
-        got = call_student(student_fn, x, logits, mu, logvar, beta)
+    cases = ((0, (6, 20, 3), 4.0), (1, (5, 784, 16), 0.5), (2, (3, 10, 2), 2.0)) if seed is None else (
+        (seed, (4, 30, 5), 3.0), (seed + 1, (7, 12, 2), 0.25))
+    for case_seed, (n, pixels, m), beta in cases:
+        x, logits, mu, logvar = _loss_case(case_seed, n, pixels, m)
+        got = call_student(student_fn, x, logits, mu, logvar, beta, forbidden=FORBIDDEN["7.1"])
         expected = beta_vae_loss(x, logits, mu, logvar, beta)
         assert_close(got, expected, inputs=f"a batch of {n} examples with {pixels} pixels, m={m}, β={beta}",
                      mistakes=_loss_mistakes(x, logits, mu, logvar, beta), rtol=1e-4, atol=1e-4)
     # gradients must reach the encoder's and the decoder's outputs
     x, logits, mu, logvar = _loss_case(3, 4, 12, 2)
     logits, mu, logvar = (t.clone().requires_grad_(True) for t in (logits, mu, logvar))
-    got = call_student(student_fn, x, logits, mu, logvar, 2.0)
+    got = call_student(student_fn, x, logits, mu, logvar, 2.0, forbidden=FORBIDDEN["7.1"])
     if not isinstance(got, torch.Tensor) or not got.requires_grad:
         raise Failed("the loss must be a torch tensor that gradients flow through (no .item(), float() or "
                      ".detach()), or training cannot use it.")
@@ -81,6 +90,8 @@ def _activity_case(seed: int, n: int, variances, means) -> torch.Tensor:
 
 def _activity_mistakes(mu: torch.Tensor, threshold: float) -> dict[str, torch.Tensor]:
     return {
+        "a unit whose variance equals the threshold is counted as active: A_j must be strictly above it (>)": (
+            mu.var(dim=0) >= threshold),
         "the threshold argument is ignored (0.01 is hard-coded): compare with `threshold`": mu.var(dim=0) > 0.01,
         "the variance is taken over the wrong axis (across the latent dimensions of each example); "
         "use dim=0, across examples, one number per latent dimension": mu.var(dim=1) > threshold,
@@ -95,18 +106,31 @@ def _activity_mistakes(mu: torch.Tensor, threshold: float) -> dict[str, torch.Te
     }
 
 
-@exercise("7.2", "Count active units")
-def check_active_units_mask(student_fn) -> None:
-    """Compare with helpers.beyond.active_mask on crafted and random posterior means."""
-    crafted = _activity_case(0, 400, _VARIANCES, _MEANS)
-    generator = torch.Generator().manual_seed(1)
+# Two examples: the columns' variances are exactly 0.5, 2 and 0.03125 in float32, so a threshold of 0.5 sits on
+# the first column's variance and separates `>` from `>=`.
+_TIE = torch.tensor([[-0.5, -1.0, 0.0], [0.5, 1.0, 0.25]])
+
+
+def _activity_cases(seed: int | None) -> list[tuple[torch.Tensor, float, str]]:
+    generator = torch.Generator().manual_seed(1 if seed is None else seed)
     scales = 10 ** torch.empty(12).uniform_(-4, 0.5, generator=generator)
-    random_case = _activity_case(2, 30, scales.tolist(), torch.randn(12, generator=generator).tolist())
-    cases = ((crafted, 0.01, "N=400 examples, m=7 units with variances " + ", ".join(map(str, _VARIANCES))),
-             (random_case, 0.01, "N=30 examples, m=12 units, random variances"),
-             (crafted, 0.1, "the same 7 units with threshold=0.1"))
-    for mu, threshold, inputs in cases:
-        got = call_student(student_fn, mu.clone(), threshold)
+    random_case = _activity_case(2 if seed is None else seed + 1, 30, scales.tolist(),
+                                 torch.randn(12, generator=generator).tolist())
+    if seed is not None:
+        return [(random_case, 0.01, "N=30 examples, m=12 units, random variances"),
+                (random_case, 0.05, "the same units with threshold 0.05")]
+    crafted = _activity_case(0, 400, _VARIANCES, _MEANS)
+    return [(crafted, 0.01, "N=400 examples, m=7 units with variances " + ", ".join(map(str, _VARIANCES))),
+            (random_case, 0.01, "N=30 examples, m=12 units, random variances"),
+            (crafted, 0.1, "the same 7 units with threshold=0.1"),
+            (_TIE, 0.5, "N=2 examples, m=3 units whose variances are 0.5, 2 and 0.03125")]
+
+
+@exercise("7.2", "Count active units")
+def check_active_units_mask(student_fn, seed: int | None = None) -> None:
+    """Compare with helpers.beyond.active_mask on crafted and random posterior means."""
+    for mu, threshold, inputs in _activity_cases(seed):
+        got = call_student(student_fn, mu.clone(), threshold, forbidden=FORBIDDEN["7.2"])
         if isinstance(got, torch.Tensor) and got.dtype not in (torch.bool,) and got.is_floating_point():
             values = set(got.detach().flatten().tolist())
             if not values <= {0.0, 1.0}:

@@ -1,0 +1,88 @@
+"""What every check shares: one verdict line, no crash or hang on any answer, and a failing cell under nbgrader."""
+
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import pytest
+import torch
+
+from helpers.checks import FORBIDDEN, check_kl_diag_gaussians, check_minibatch_elbo, core
+
+
+def kl_right(mu_q, logvar_q, mu_p, logvar_p):
+    return 0.5 * (logvar_p - logvar_q + (logvar_q.exp() + (mu_q - mu_p) ** 2) / logvar_p.exp() - 1).sum(-1)
+
+
+def exits(*args):
+    sys.exit(0)
+
+
+def interrupts(*args):
+    raise KeyboardInterrupt
+
+
+def loops(*args):
+    while True:
+        pass
+
+
+def returns_none(*args):
+    kl_right(*args)
+
+
+@pytest.mark.parametrize(("answer", "words"), [
+    (exits, "stopped with SystemExit"),
+    (interrupts, "stopped with KeyboardInterrupt"),
+    (returns_none, "returned None: did you forget `return`?"),
+])
+def test_a_stop_or_a_missing_return_is_a_failed_check(answer, words, capsys):
+    assert not check_kl_diag_gaussians(answer)
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("❌ Exercise 2.1") and words in out, out
+
+
+def test_an_endless_loop_is_stopped_after_the_time_limit(monkeypatch, capsys):
+    monkeypatch.setattr(core, "CALL_TIME_LIMIT", 0.5)
+    start = time.perf_counter()
+    assert not check_kl_diag_gaussians(loops)
+    assert time.perf_counter() - start < 5
+    assert "ran for more than 0 s on one input and was stopped" in capsys.readouterr().out.replace("0.5", "0")
+
+
+def test_under_nbgrader_a_wrong_answer_raises_after_its_verdict_line(monkeypatch, capsys):
+    monkeypatch.setattr(core, "AUTOGRADING", True)
+    with pytest.raises(core.CheckFailed, match="Exercise 2.1"):
+        check_kl_diag_gaussians(returns_none)
+    assert capsys.readouterr().out.startswith("❌ Exercise 2.1")
+    assert check_kl_diag_gaussians(kl_right), "a right answer does not raise"
+
+
+def test_warnings_from_the_answer_do_not_reach_stderr(capsys):
+    def warns(*args):
+        warnings.warn("a deprecation a student cannot fix", UserWarning, stacklevel=1)
+        return kl_right(*args)
+
+    assert check_kl_diag_gaussians(warns)
+    assert capsys.readouterr().err == "", "nbgrader scores a test cell that writes to stderr as failed"
+
+
+def test_the_tested_copy_is_reported_as_not_allowed_even_under_another_name(capsys):
+    from helpers.vi_models import minibatch_elbo as renamed
+
+    assert not check_minibatch_elbo(lambda terms, n: renamed(terms, n) + 0.0)
+    assert "minibatch_elbo (the project's tested copy) is not allowed" in capsys.readouterr().out
+
+
+def test_every_exercise_lists_what_its_answer_must_not_call():
+    assert set(FORBIDDEN) == {"1.1", "1.2", "3.1", "3.2", "3.3", "4.1", "4.2", "5.1", "5.2", "7.1", "7.2"}
+    assert all(label and target for rules in FORBIDDEN.values() for label, target in rules)
+
+
+def test_numbers_that_print_alike_are_shown_by_their_difference():
+    with pytest.raises(core.Failed, match=r"largest difference is 2e-06 at index \(1,\)"):
+        core.assert_close(torch.tensor([1.0, 2.000002], dtype=torch.float64), torch.tensor([1.0, 2.0]),
+                          inputs="x", rtol=0, atol=1e-9)
+
