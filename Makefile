@@ -22,7 +22,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(LAB_ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check helpers tests notebooks
+	$(VENV)/bin/ruff check helpers tests notebooks book
 
 test: lint
 	$(PY) -m pytest

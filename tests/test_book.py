@@ -11,6 +11,7 @@ math, widgets and figures from file://, and the search page is asked a question.
 from __future__ import annotations
 
 import functools
+import json
 import posixpath
 import re
 import subprocess
@@ -68,7 +69,8 @@ _INSPECT_JS = """async () => {
   const link = selector => { const a = document.querySelector(selector); return a ? a.href : null; };
   return {
     title: document.title,
-    firstLines: article.innerText.slice(0, 600),
+    firstLines: [...article.querySelectorAll('p')].filter(p => !p.closest('#latent-explorer, .latent-explorer'))
+      .slice(0, 2).map(p => p.innerText).join(' '),
     mathTypeset: document.querySelectorAll('mjx-container').length,
     rawMath,
     images: images.map(img => ({src: img.currentSrc || img.src, alt: (img.getAttribute('alt') || '').trim(),
@@ -78,6 +80,8 @@ _INSPECT_JS = """async () => {
     widgetErrors: [...document.querySelectorAll('.jupyter-widgets')].filter(w => /Error|Loading widget/i.test(
       w.innerText || '')).map(w => w.innerText.slice(0, 200)),
     dangerBars: document.querySelectorAll('.progress-bar-danger, .bg-danger').length,
+    unfinishedBars: [...document.querySelectorAll('.output, .cell_output')].flatMap(o => o.innerText.split(/[\\r\\n]/))
+      .filter(line => /(^|\\s)(\\d{1,2})%\\|/.test(line)).map(line => line.trim().slice(0, 120)),
     prev: link('a.left-prev'), next: link('a.right-next'),
   };
 }"""
@@ -170,7 +174,8 @@ def test_every_image_loaded_and_has_alt_text(visits):
                 problems.append(f"{path}: {image['src']} has no alt text (alt={image['alt']!r})")
     assert not problems, "\n".join(problems)
     for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        figures = notebook.read_text(encoding="utf-8").count('"image/png"')
+        cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+        figures = sum("image/png" in output.get("data", {}) for cell in cells for output in cell.get("outputs", []))
         shown = len(visits[f"notebooks/{notebook.stem}.html"][0]["images"])
         assert shown >= figures, f"{notebook.name}: {figures} figures saved, {shown} images on its page"
 
@@ -185,10 +190,18 @@ def test_saved_widgets_are_drawn_from_their_state(visits):
         assert not seen["widgetErrors"], f"{path}: widgets show errors: {seen['widgetErrors']}"
 
 
+def test_no_red_or_unfinished_progress_bar_is_shown(visits):
+    """A finished or early-stopped training run reads as done: no red bar, no saved '39%|████' line."""
+    red = {path: seen["dangerBars"] for path, (seen, _) in visits.items() if seen["dangerBars"]}
+    unfinished = {path: seen["unfinishedBars"] for path, (seen, _) in visits.items() if seen["unfinishedBars"]}
+    assert not red, f"red (danger) progress bars: {red}"
+    assert not unfinished, f"progress bars saved below 100 %: {unfinished}"
+
+
 def test_each_page_says_which_part_of_the_post_it_accompanies(visits):
-    for path in series_order()[1:]:
+    for path in series_order():  # the first two paragraphs (the in-page explorer above notebook 06's left out)
         first_lines = visits[path][0]["firstLines"].lower()
-        assert "blog post" in first_lines, f"{path} does not name its blog section in its first lines"
+        assert "blog post" in first_lines, f"{path} does not name its blog section in its first lines: {first_lines}"
 
 
 def test_previous_and_next_links_follow_the_series_order(visits, book_server):
