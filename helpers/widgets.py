@@ -72,6 +72,8 @@ def _check_images(x) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != SIDE * SIDE or len(x) < 2:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a torch.Tensor of shape (N >= 2, 784), got {shape}")
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError("x must hold finite pixel values, got nan or inf")
     return x
 
 

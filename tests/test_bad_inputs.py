@@ -203,6 +203,8 @@ bad(widgets.EncodeEditExplorer, lambda: widgets.EncodeEditExplorer(tiny_vae(), d
     ValueError, "index", label="index")
 bad(widgets.InterpolationExplorer, lambda: widgets.InterpolationExplorer(tiny_vae(), digits(), end=9), ValueError,
     "end")
+bad(widgets.InterpolationExplorer, lambda: widgets.InterpolationExplorer(tiny_vae(), _nan_images().repeat(2, 1)),
+    ValueError, "x", "nan", label="nan digits")
 bad(widgets.InterpolationExplorer, lambda: widgets.InterpolationExplorer(tiny_vae(), digits(), steps=1), ValueError,
     "steps", label="steps")
 bad(widgets.median_update_ms, lambda: widgets.median_update_ms("explorer", None, [0, 1]), TypeError, "explorer")

@@ -155,3 +155,25 @@ def test_iwae_and_elbo_argument_errors(small_vae_and_data):
         iwae_bound(model, x[0], k=5)
     with pytest.raises(ValueError, match="beta"):
         elbo(model, x, beta=-1.0)
+
+
+# ---------------------------------------------------------------- shapes that line up (issue 20)
+
+
+def test_leading_dimensions_and_plain_numbers_still_broadcast():
+    """The shape check refuses (4, 1) with (1, 4) but keeps every broadcast the series relies on."""
+    z, mu, logvar = torch.randn(5, 3, 2), torch.randn(3, 2), torch.randn(3, 2)
+    per_sample = gaussian_log_prob(z, mu, logvar)  # K samples of N codes against N posteriors
+    assert per_sample.shape == (5, 3)
+    assert torch.allclose(per_sample[4], gaussian_log_prob(z[4], mu, logvar))
+    assert gaussian_log_prob(torch.rand(3, 4), torch.rand(3, 4), torch.zeros(4)).shape == (3,)  # shared variance
+    assert kl_normal(torch.randn(3, 2), torch.randn(3, 2), 0.0, 0.0).shape == (3,)
+    x = torch.bernoulli(torch.full((3, 4), 0.5))
+    logits = torch.randn(6, 3, 4)
+    assert torch.allclose(bernoulli_log_prob(x, logits)[2], bernoulli_log_prob(x, logits[2]))
+
+
+def test_bernoulli_log_prob_of_grey_levels_is_a_proper_bound():
+    """x in [0, 1] (grey levels) is allowed: the value is then a cross-entropy, never positive."""
+    x = torch.rand(4, 10)
+    assert (bernoulli_log_prob(x, torch.randn(4, 10)) <= 0).all()
