@@ -345,8 +345,9 @@ def atomic_write(target: Path, write) -> None:
 
     The file ends up readable by all (0644), like any file the project ships or caches.
     """
-    if not isinstance(target, Path):
-        raise TypeError(f"target must be a pathlib.Path, got {type(target).__name__}")
+    if not isinstance(target, (str, os.PathLike)):
+        raise TypeError(f"target must be a file path (str or pathlib.Path), got {type(target).__name__}")
+    target = Path(target)
     if not callable(write):
         raise TypeError(f"write must be a function of one open binary file, got {type(write).__name__}")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -79,7 +79,7 @@ bad(data.train_valid_split, lambda: data.train_valid_split(torch.rand(5, 2), tor
     "n_valid")
 bad(data.train_valid_split, lambda: data.train_valid_split(torch.rand(5, 2), torch.arange(4), 1), ValueError,
     "x and y", label="lengths")
-bad(data.atomic_write, lambda: data.atomic_write("not/a/path", lambda f: None), TypeError, "target")
+bad(data.atomic_write, lambda: data.atomic_write(3, lambda f: None), TypeError, "target")
 bad(data.atomic_write, lambda: data.atomic_write(_tmp_target(), "not callable"), TypeError, "write")
 bad(data.download_mnist, lambda: data.download_mnist("mirror"), TypeError, "argument")
 

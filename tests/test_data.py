@@ -357,3 +357,9 @@ def test_train_valid_split_is_fixed_by_seed():
 def test_train_valid_split_rejects_bad_arguments(n_x, n_y, n_valid, words):
     with pytest.raises(ValueError, match=words):
         train_valid_split(torch.rand(n_x, 2), torch.arange(n_y), n_valid=n_valid)
+
+
+def test_atomic_write_takes_str_paths_too(tmp_path):
+    data.atomic_write(str(tmp_path / "sub" / "file.bin"), lambda handle: handle.write(b"payload"))
+    assert (tmp_path / "sub" / "file.bin").read_bytes() == b"payload"
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["file.bin"]
