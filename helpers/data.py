@@ -180,7 +180,7 @@ def _bundled_arrays() -> dict[str, np.ndarray]:
 def _warn_uncached(exc: OSError) -> None:
     warnings.warn(f"The MNIST cache could not be used ({exc}); the digits are returned uncached and rebuilt on "
                   "every call (about 2 s). Set VAE_NOTES_CACHE to a writable folder to cache them.",
-                  RuntimeWarning, stacklevel=4)
+                  RuntimeWarning, stacklevel=5)  # points at the caller of load_mnist
 
 
 def _arrays_sha256(arrays: dict[str, np.ndarray]) -> str:
