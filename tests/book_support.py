@@ -59,6 +59,14 @@ class PageLog:
     page_errors: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)  # inside the site: missing files, HTTP status >= 400
 
+    def take(self) -> PageLog:
+        """What was recorded so far, as its own PageLog; this one starts empty again (one page, many visits)."""
+        taken = PageLog(self.site, self.aborted[:], self.console_errors[:], self.console_warnings[:],
+                        self.page_errors[:], self.failed[:])
+        for records in (self.aborted, self.console_errors, self.console_warnings, self.page_errors, self.failed):
+            records.clear()
+        return taken
+
 
 def open_offline_page(browser, site: str, viewport: dict | None = None):
     """A new page (in its own context) where any request whose URL does not start with `site` is aborted.

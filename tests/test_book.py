@@ -87,25 +87,33 @@ _INSPECT_JS = """async () => {
 }"""
 
 
-def _visit(browser, site: str, url: str, screenshot: Path | None = None) -> tuple[dict, object]:
+def _visit(page, log, url: str, screenshot: Path | None = None) -> tuple[dict, object]:
+    """Open `url` in `page`; what the page showed and what it did (its PageLog entries since the last visit)."""
+    page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
+    seen = page.evaluate(_INSPECT_JS)
+    if screenshot is not None:
+        screenshot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=screenshot, full_page=True, type="jpeg", quality=70)  # PNG encoding is 2-3x slower
+    return seen, log.take()
+
+
+def _screenshot_path(page: str) -> Path:
+    return ARTIFACTS / (page.replace("/", "_").removesuffix(".html") + ".jpg")
+
+
+def _visit_all(browser, site: str, paths: list[str], screenshots: bool = False) -> dict[str, tuple[dict, object]]:
+    """The pages opened one after the other in one tab (the browser's cache serves the shared scripts again)."""
     page, log = open_offline_page(browser, site)
     try:
-        page.goto(url, wait_until="load", timeout=LOAD_TIMEOUT_MS)
-        seen = page.evaluate(_INSPECT_JS)
-        if screenshot is not None:
-            screenshot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=screenshot, full_page=True, type="jpeg", quality=70)  # PNG encoding is 2-3x slower
+        return {path: _visit(page, log, site + path, _screenshot_path(path) if screenshots else None) for path in paths}
     finally:
         page.context.close()
-    return seen, log
 
 
 @pytest.fixture(scope="module")
 def visits(book_server, book_browser) -> dict[str, tuple[dict, object]]:
     """Every page of the series opened once over 127.0.0.1: page path -> (what the page showed, its PageLog)."""
-    return {path: _visit(book_browser, book_server, book_server + path,
-                         ARTIFACTS / (path.replace("/", "_").removesuffix(".html") + ".jpg"))
-            for path in series_order()}
+    return _visit_all(book_browser, book_server, series_order(), screenshots=True)
 
 
 def _relative(site: str, url: str | None) -> str | None:
@@ -279,8 +287,8 @@ def test_blog_url_turns_section_names_into_links():
 
 def test_pages_read_offline_from_file_urls(built_book, book_browser):
     site = built_book.as_uri() + "/"
-    for path in ["index.html", "notebooks/06_latent_space_explorer.html"]:  # 06: math, figures, widgets, explorer
-        seen, log = _visit(book_browser, site, site + path)
+    pages = ["index.html", "notebooks/06_latent_space_explorer.html"]  # 06: math, figures, widgets, explorer
+    for path, (seen, log) in _visit_all(book_browser, site, pages).items():
         assert not log.aborted, f"{path} from file:// asked outside the site: {log.aborted}"
         assert not (log.console_errors or log.page_errors or log.failed), \
             f"{path} from file://: {log.console_errors + log.page_errors + log.failed}"
