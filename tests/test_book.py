@@ -262,7 +262,7 @@ def test_the_reading_map_links_resolve_to_sections_of_every_notebook(built_book)
     assert notebooks <= targets, f"notebooks the reading map never points to: {sorted(notebooks - targets)}"
 
 
-def test_blog_url_turns_section_names_into_links():
+def test_blog_url_turns_section_names_into_links(built_book):  # built_book: the build made .venv-book
     """The {blog} role, run by the book's own Sphinx: bold text without blog_url, a link to the section with it."""
     script = (
         "import sys; sys.path.insert(0, 'book/extensions')\n"
