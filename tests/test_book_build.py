@@ -1,0 +1,46 @@
+"""Unit tests of the book's build steps (book/build.py) that need neither Jupyter Book nor a browser."""
+
+from __future__ import annotations
+
+import json
+
+from book import build
+
+
+def test_multi_line_formulas_are_joined_and_everything_else_is_left_alone():
+    markdown = (
+        "Inline $a$ is\n- a list item with $b$,\n"
+        "display $$x = y\n  - z$$ and inline $p\n  + q$ end.\n"
+        "```\n$ make\n  - not math\n```\n"
+    )
+    joined = build._one_line_math(markdown)
+    assert "$$x = y - z$$" in joined and "$p + q$" in joined
+    assert "is\n- a list item" in joined, "prose between two formulas was joined"
+    assert "```\n$ make\n  - not math\n```" in joined, "a fenced code block was changed"
+    assert build._one_line_math("one $x$ line, $$y$$ too") == "one $x$ line, $$y$$ too"
+
+
+def test_widget_views_without_saved_state_fall_back_to_their_text():
+    view = build.WIDGET_VIEW_MIME
+    outputs = [
+        {"data": {view: {"model_id": "saved"}, "text/plain": "slider"}},
+        {"data": {view: {"model_id": "lost"}, "text/plain": "done in 3 s"}},
+        {"name": "stdout", "text": "hello"},
+    ]
+    kept = build._without_orphan_widgets(json.loads(json.dumps(outputs)), {"saved"})
+    assert view in kept[0]["data"]
+    assert kept[1]["data"] == {"text/plain": "done in 3 s"}
+    assert kept[2] == outputs[2]
+
+
+def test_the_explorer_page_goes_right_after_notebook_06_only_when_it_exists():
+    without = [chapter["file"] for chapter in build.table_of_contents(set())["chapters"]]
+    with_page = [chapter["file"] for chapter in build.table_of_contents({build.EXPLORER_PAGE})["chapters"]]
+    assert build.EXPLORER_PAGE not in without
+    assert with_page.index(build.EXPLORER_PAGE) == with_page.index(build.EXPLORER_AFTER) + 1
+    assert [page for page in with_page if page != build.EXPLORER_PAGE] == without
+
+
+def test_blog_url_from_the_command_line_replaces_the_configured_one():
+    assert build.book_config("https://example.org/post/")["sphinx"]["config"]["blog_url"] == "https://example.org/post/"
+    assert build.book_config(None)["execute"]["execute_notebooks"] == "off", "the book must never re-run notebooks"
