@@ -5,43 +5,41 @@ constant learning rate, no validation. Both recipes see the same data: dynamical
 are on the statically binarized test split. A run ends when its epochs or its budget (seconds) run out, whichever
 comes first; schedules (learning-rate decay, KL warm-up) follow the run's *progress*, the larger of the fraction of
 epochs done and the fraction of the budget used, so the same recipe works for a 20 s run and for a 20 min run.
-Used by notebook 05, `helpers.pretrained --retrain` and `make bench` (`compare_recipes`).
+The loop itself is `helpers.training.fit`, the series' one training loop; a recipe only picks its options.
+Used by notebook 05, `helpers.pretrained --retrain` and `make bench` (`compare_recipes`, which scores the test
+ELBO and the IWAE-1000 estimate of log p(x)).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import copy
 import json
 import math
-import os
-import platform
 import statistics
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-from tqdm.auto import tqdm
 
 from helpers import seed_everything
 from helpers.data import dynamic_binarize, load_mnist, static_binarize, train_valid_split
 from helpers.models import VAE
 from helpers.objectives import bernoulli_log_prob, elbo, iwae_bound, kl_normal
-from helpers.training import evaluate
+from helpers.training import LR_SCHEDULES, evaluate, fit
 
 __all__ = ["Recipe", "OURS", "OURS_2D", "REFERENCE", "RECIPES", "TrainedVAE", "train_vae", "test_elbo", "test_iwae",
-           "compare_recipes", "recorded_comparison"]
+           "fit_options", "scored_run", "summarize", "compare_recipes", "recorded_bench", "recorded_comparison"]
 
-LR_SCHEDULES = ("constant", "cosine")
+ACTIVATIONS = ("elu", "gelu", "relu", "silu", "tanh")  # those of helpers.models.mlp
+MAX_VALID = 2000  # at most half of the 4,000 training digits held out
+MAX_SHIFT = 4  # pixels; more moves strokes off the 28×28 frame
 VALID_SEED_OFFSET = 10_000  # the validation digits get their own fixed binarization
 
 
 @dataclass(frozen=True)
 class Recipe:
-    """Everything that defines how a VAE is trained."""
+    """Everything that defines how a VAE is trained. Every field is checked when the recipe is made."""
 
     name: str
     hidden: tuple[int, ...]
@@ -59,12 +57,49 @@ class Recipe:
     shift: int = 0  # augment: translate each training digit by up to this many pixels
 
     def __post_init__(self) -> None:
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        if not 0.0 <= self.warmup < 1.0:
-            raise ValueError(f"warmup must be a fraction in [0, 1), got {self.warmup!r}")
-        if self.patience is not None and not self.n_valid:
-            raise ValueError("patience (early stopping) needs n_valid > 0")
+        _check_recipe(self)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_recipe(recipe: Recipe) -> None:
+    """Raise ValueError/TypeError naming the first bad field of `recipe`."""
+    if not isinstance(recipe.name, str) or not recipe.name:
+        raise TypeError(f"name must be a non-empty str, got {recipe.name!r}")
+    if not isinstance(recipe.hidden, tuple) or not all(_is_int(h) and h > 0 for h in recipe.hidden):
+        raise TypeError(f"hidden must be a tuple of positive ints (layer sizes), got {recipe.hidden!r}")
+    if recipe.activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {ACTIVATIONS}, got {recipe.activation!r}")
+    for name in ("batch_size", "epochs"):
+        value = getattr(recipe, name)
+        if not _is_int(value) or value < 1:
+            raise ValueError(f"{name} must be a positive int, got {value!r}")
+    if not _is_number(recipe.lr) or recipe.lr <= 0:
+        raise ValueError(f"lr must be a positive finite number, got {recipe.lr!r}")
+    if recipe.lr_schedule not in LR_SCHEDULES:
+        raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {recipe.lr_schedule!r}")
+    if not _is_number(recipe.warmup) or not 0.0 <= recipe.warmup < 1.0:
+        raise ValueError(f"warmup must be a fraction in [0, 1), got {recipe.warmup!r}")
+    if not _is_int(recipe.n_valid) or not 0 <= recipe.n_valid <= MAX_VALID:
+        raise ValueError(f"n_valid must be an int in [0, {MAX_VALID}], got {recipe.n_valid!r}")
+    if recipe.patience is not None and (not _is_int(recipe.patience) or recipe.patience < 1):
+        raise ValueError(f"patience must be a positive int or None, got {recipe.patience!r}")
+    if recipe.patience is not None and not recipe.n_valid:
+        raise ValueError("patience (early stopping) needs n_valid > 0, got n_valid=0")
+    if not _is_number(recipe.weight_decay) or recipe.weight_decay < 0:
+        raise ValueError(f"weight_decay must be a non-negative finite number, got {recipe.weight_decay!r}")
+    if not isinstance(recipe.output_bias_init, bool):
+        raise TypeError(f"output_bias_init must be a bool, got {recipe.output_bias_init!r}")
+    if not _is_number(recipe.ema) or not 0.0 <= recipe.ema < 1.0:
+        raise ValueError(f"ema must be a decay in [0, 1) (0: off), got {recipe.ema!r}")
+    if not _is_int(recipe.shift) or not 0 <= recipe.shift <= MAX_SHIFT:
+        raise ValueError(f"shift must be an int in [0, {MAX_SHIFT}] (pixels), got {recipe.shift!r}")
 
 
 REFERENCE = Recipe(name="reference", hidden=(400,), activation="relu", batch_size=128, lr=1e-3, epochs=10_000)
@@ -95,23 +130,9 @@ class TrainedVAE:
                 "epochs_run": len(self.history["epoch"])}
 
 
-class _Clock:
-    """Training time: wall-clock seconds minus the time spent in callbacks (pause/resume)."""
-
-    def __init__(self) -> None:
-        self.start, self.paused = time.perf_counter(), 0.0
-
-    def seconds(self) -> float:
-        return time.perf_counter() - self.start - self.paused
-
-    def pause(self):
-        began = time.perf_counter()
-        return lambda: setattr(self, "paused", self.paused + time.perf_counter() - began)
-
-
 def _check_budget(budget_s) -> None:
     if budget_s is not None and (isinstance(budget_s, bool) or not isinstance(budget_s, (int, float))
-                                 or budget_s <= 0):
+                                 or not math.isfinite(budget_s) or budget_s <= 0):
         raise ValueError(f"budget_s must be a positive number of seconds or None, got {budget_s!r}")
 
 
@@ -120,9 +141,10 @@ def train_vae(recipe: Recipe, latent_dim: int, *, budget_s: float | None = None,
               on_epoch_end: Callable[[int, torch.nn.Module], None] | None = None) -> TrainedVAE:
     """Maximize the ELBO with `recipe` on bundled MNIST until its epochs or `budget_s` seconds run out.
 
+    The loop is `helpers.training.fit`; the recipe only chooses its options (see `fit_options`).
     model: train this VAE-like module (encode/decode/forward) instead of a new `helpers.models.VAE`.
     on_epoch_end(epoch, model): called after each epoch, outside the clock (e.g. to score the test split).
-    Returns the model in eval mode (the best validation epoch when the recipe early-stops).
+    Returns the model in eval mode (the best validation epoch when the recipe holds out validation digits).
     """
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a Recipe, got {type(recipe).__name__}")
@@ -139,108 +161,37 @@ def train_vae(recipe: Recipe, latent_dim: int, *, budget_s: float | None = None,
     model = model.to(device)
     if recipe.output_bias_init:
         _init_output_bias(model, x)
-    optimizer = torch.optim.Adam(model.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    history = _run(model, optimizer, recipe, x.to(device), valid_x, budget_s, seed, progress,
-                   f"{recipe.name} z={latent_dim}", on_epoch_end)
+    callback = None if on_epoch_end is None else (lambda epoch: on_epoch_end(epoch, model))
+    history = fit(model, train_x=x.to(device), valid_x=valid_x, max_seconds=budget_s, seed=seed, progress=progress,
+                  desc=f"{recipe.name} z={latent_dim}", on_epoch_end=callback, **fit_options(recipe, seed))
     model.eval()
+    history["valid_elbo"] = [-loss for loss in history["valid_loss"]]
+    history["best_epoch"] = (history["epoch"][min(range(len(history["valid_loss"])),
+                                                  key=history["valid_loss"].__getitem__)]
+                             if history["valid_loss"] else len(history["epoch"]))
     return TrainedVAE(model, recipe, history, history["seconds"][-1] if history["seconds"] else 0.0)
 
 
-def _run(model, optimizer, recipe, x, valid_x, budget_s, seed, progress, desc, on_epoch_end) -> dict:
-    """The training loop: per-step schedules from the run's progress, early stopping, budget."""
-    shuffler = torch.Generator().manual_seed(seed)
-    steps_per_epoch = math.ceil(len(x) / recipe.batch_size)
-    total_steps, step = recipe.epochs * steps_per_epoch, 0
-    history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "train_elbo": [], "valid_elbo": [],
-                                       "seconds": []}
-    best = (-math.inf, None, 0)  # (validation ELBO, weights, epoch)
-    average = _WeightAverage(model, recipe.ema) if recipe.ema else None
-    clock = _Clock()
-    bar = tqdm(range(1, recipe.epochs + 1), desc=desc, disable=not progress, unit="epoch")
-    for epoch in bar:
-        model.train()
-        loss_sum = elbo_sum = seen = 0.0
-        for index in torch.randperm(len(x), generator=shuffler).split(recipe.batch_size):
-            done = step / total_steps if budget_s is None else max(step / total_steps, clock.seconds() / budget_s)
-            if done >= 1.0:
-                break
-            for group in optimizer.param_groups:
-                group["lr"] = _lr(recipe, done)
-            batch = x[index] if not recipe.shift else _shift(x[index], recipe.shift, shuffler)
-            batch = dynamic_binarize(batch)
-            logits, mu, logvar = model(batch)
-            log_lik, kl = bernoulli_log_prob(batch, logits), kl_normal(mu, logvar)
-            loss = (-log_lik + _kl_weight(recipe, done) * kl).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            step += 1
-            if average is not None:
-                average.update(model, step)
-            loss_sum += float(loss.detach()) * len(index)
-            elbo_sum += float((log_lik - kl).sum().detach())
-            seen += len(index)
-        if seen == 0:
-            break
-        history["epoch"].append(epoch)
-        history["train_loss"].append(loss_sum / seen)
-        history["train_elbo"].append(elbo_sum / seen)
-        postfix = {"train ELBO": f"{elbo_sum / seen:.1f}"}
-        with average.swapped_in(model) if average is not None else contextlib.nullcontext():
-            if valid_x is not None:
-                valid = -evaluate(model, lambda m, b: -elbo(m, b).mean(), valid_x)
-                history["valid_elbo"].append(valid)
-                postfix["valid ELBO"] = f"{valid:.1f}"
-                if valid > best[0]:
-                    best = (valid, copy.deepcopy(model.state_dict()), epoch)
-            history["seconds"].append(clock.seconds())
-            bar.set_postfix(postfix)
-            if on_epoch_end is not None:
-                resume = clock.pause()
-                on_epoch_end(epoch, model)
-                resume()
-        if recipe.patience is not None and epoch - best[2] >= recipe.patience:
-            break
-        if step >= total_steps or (budget_s is not None and clock.seconds() >= budget_s):
-            break
-    bar.close()
-    if best[1] is not None:
-        model.load_state_dict(best[1])
-    elif average is not None:
-        average.copy_to(model)
-    history["best_epoch"] = best[2] if best[1] is not None else len(history["epoch"])
-    return history
+def fit_options(recipe: Recipe, seed: int = 0) -> dict:
+    """The `fit` arguments that make `recipe`: its loss (with the KL weight of the warm-up), transform, schedule."""
+    shuffler = torch.Generator().manual_seed(seed)  # shuffles the data and draws the shifts, in that order
+    kl_weight = {"value": 1.0}
 
+    def negative_elbo(model, batch):
+        logits, mu, logvar = model(batch)
+        log_lik, kl = bernoulli_log_prob(batch, logits), kl_normal(mu, logvar)
+        return (-log_lik + kl_weight["value"] * kl).mean(), {"elbo": (log_lik - kl).mean()}
 
-class _WeightAverage:
-    """An exponential moving average of the weights, θ̄ ← d·θ̄ + (1 − d)·θ, with d = min(decay, (1+t)/(10+t))."""
+    def transform(batch):
+        return dynamic_binarize(_shift(batch, recipe.shift, shuffler) if recipe.shift else batch)
 
-    def __init__(self, model: torch.nn.Module, decay: float) -> None:
-        self.decay = decay
-        self.shadow = [p.detach().clone() for p in model.parameters()]
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module, step: int) -> None:
-        d = min(self.decay, (1 + step) / (10 + step))
-        for avg, p in zip(self.shadow, model.parameters()):
-            avg.lerp_(p.detach(), 1 - d)
-
-    @torch.no_grad()
-    def copy_to(self, model: torch.nn.Module) -> None:
-        for avg, p in zip(self.shadow, model.parameters()):
-            p.copy_(avg)
-
-    @contextlib.contextmanager
-    def swapped_in(self, model: torch.nn.Module):
-        """Inside the block the model holds the averaged weights; its own weights come back after."""
-        saved = [p.detach().clone() for p in model.parameters()]
-        self.copy_to(model)
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for keep, p in zip(saved, model.parameters()):
-                    p.copy_(keep)
+    return {
+        "loss_fn": negative_elbo, "valid_loss_fn": lambda m, b: -elbo(m, b).mean(), "transform": transform,
+        "epochs": recipe.epochs, "batch_size": recipe.batch_size, "lr": recipe.lr,
+        "weight_decay": recipe.weight_decay, "lr_schedule": recipe.lr_schedule, "patience": recipe.patience,
+        "keep_best": recipe.n_valid > 0, "ema": recipe.ema, "generator": shuffler,
+        "on_step": lambda progress: kl_weight.update(value=_kl_weight(recipe, progress)),
+    }
 
 
 def _shift(x: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -259,13 +210,6 @@ def _init_output_bias(model: torch.nn.Module, x: torch.Tensor) -> None:
     last = [m for m in model.decoder.modules() if isinstance(m, torch.nn.Linear)][-1]
     mean = x.mean(dim=0).clamp(1e-3, 1 - 1e-3)
     last.bias.copy_(torch.log(mean) - torch.log1p(-mean))
-
-
-def _lr(recipe: Recipe, done: float) -> float:
-    """Learning rate at progress `done` ∈ [0, 1]: constant, or cosine-annealed to 0."""
-    if recipe.lr_schedule == "cosine":
-        return recipe.lr * 0.5 * (1.0 + math.cos(math.pi * done))
-    return recipe.lr
 
 
 def _kl_weight(recipe: Recipe, done: float) -> float:
@@ -301,18 +245,23 @@ test_iwae.__test__ = False
 
 def compare_recipes(budget_s: float = 60.0, seeds: Sequence[int] = (0, 1, 2), latent_dim: int = 20,
                     recipes: Sequence[Recipe] = (OURS, REFERENCE), threads: int | None = None,
-                    iwae_k: int | None = None, progress: bool = False) -> dict:
-    """Train each recipe for `budget_s` seconds per seed on the same data; score test ELBO (and IWAE-k).
+                    iwae_k: int = 1000, progress: bool = False) -> dict:
+    """Train each recipe for `budget_s` seconds per seed on the same data; score test ELBO and IWAE-k.
 
     Runs alternate between recipes seed by seed, so slow phases of a shared machine hit both alike.
-    Returns {"budget_s", "latent_dim", "threads", "runs": [...], "summary": {name: {mean, sd, ...}},
-    "difference": mean ELBO of the first recipe minus the second's}.
+    Returns {"budget_s", "latent_dim", "threads", "iwae_k", "runs": [...], "summary": {name: means and sds},
+    "difference": {"elbo"/"iwae": first recipe minus the second, mean and sd over seeds (paired by seed)},
+    "inference_gap": {name: mean of IWAE-k − ELBO}}.
     """
     _check_budget(budget_s)
     if not seeds:
         raise ValueError("seeds must name at least one seed, got an empty sequence")
-    if threads is not None and (not isinstance(threads, int) or threads < 1):
+    if threads is not None and (not _is_int(threads) or threads < 1):
         raise ValueError(f"threads must be a positive int or None, got {threads!r}")
+    if not _is_int(iwae_k) or iwae_k < 1:
+        raise ValueError(f"iwae_k must be a positive int, got {iwae_k!r}")
+    if len(recipes) < 2 or not all(isinstance(r, Recipe) for r in recipes):
+        raise ValueError(f"recipes must hold at least two Recipe objects, got {recipes!r}")
     old_threads = torch.get_num_threads()
     if threads is not None:
         torch.set_num_threads(threads)
@@ -320,55 +269,83 @@ def compare_recipes(budget_s: float = 60.0, seeds: Sequence[int] = (0, 1, 2), la
     try:
         for seed in seeds:
             for recipe in recipes:
-                trained = train_vae(recipe, latent_dim, budget_s=budget_s, seed=seed, progress=progress)
-                torch.manual_seed(seed)
-                run = {"recipe": recipe.name, "seed": seed, "epochs": len(trained.history["epoch"]),
-                       "seconds": round(trained.seconds, 1), "test_elbo": test_elbo(trained.model, repeats=5)}
-                if iwae_k:
-                    run[f"test_iwae_{iwae_k}"] = test_iwae(trained.model, k=iwae_k, seed=seed)
-                runs.append(run)
+                runs.append(scored_run(recipe, latent_dim, budget_s, seed, iwae_k, progress))
+        used_threads = torch.get_num_threads()
     finally:
         torch.set_num_threads(old_threads)
-    summary = {}
-    for recipe in recipes:
-        values = [r["test_elbo"] for r in runs if r["recipe"] == recipe.name]
-        summary[recipe.name] = {"test_elbo_mean": statistics.fmean(values),
-                                "test_elbo_sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-                                "epochs_mean": statistics.fmean(r["epochs"] for r in runs
-                                                                if r["recipe"] == recipe.name)}
-    first, second = (recipe.name for recipe in recipes[:2])
-    return {"budget_s": budget_s, "latent_dim": latent_dim, "threads": torch.get_num_threads() if threads is None
-            else threads, "runs": runs, "summary": summary,
-            "difference": summary[first]["test_elbo_mean"] - summary[second]["test_elbo_mean"]}
+    return {"budget_s": budget_s, "latent_dim": latent_dim, "threads": used_threads, "iwae_k": iwae_k,
+            "seeds": list(seeds), "runs": runs, **summarize(runs, [r.name for r in recipes])}
 
 
-COMPARISON_PATH = Path(__file__).resolve().parent / "weights" / "recipe-comparison.json"
+def scored_run(recipe: Recipe, latent_dim: int, budget_s: float | None, seed: int, iwae_k: int = 1000,
+               progress: bool = False) -> dict:
+    """Train `recipe` from `seed` for `budget_s` seconds; its epochs, seconds, test ELBO (5 draws) and IWAE-k."""
+    trained = train_vae(recipe, latent_dim, budget_s=budget_s, seed=seed, progress=progress)
+    torch.manual_seed(seed)
+    return {"recipe": recipe.name, "seed": seed, "epochs": len(trained.history["epoch"]),
+            "seconds": round(trained.seconds, 1), "test_elbo": test_elbo(trained.model, repeats=5),
+            "test_iwae": test_iwae(trained.model, k=iwae_k, seed=seed)}
+
+
+def _mean_sd(values: list[float]) -> tuple[float, float]:
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def summarize(runs: list[dict], names: list[str]) -> dict:
+    """Per recipe: mean and sd over seeds; the first two recipes' paired differences; each one's inference gap."""
+    summary, gap = {}, {}
+    for name in names:
+        rows = [r for r in runs if r["recipe"] == name]
+        summary[name] = {"epochs_mean": statistics.fmean(r["epochs"] for r in rows)}
+        for score in ("elbo", "iwae"):
+            summary[name][f"test_{score}_mean"], summary[name][f"test_{score}_sd"] = _mean_sd(
+                [r[f"test_{score}"] for r in rows])
+        gap[name] = _mean_sd([r["test_iwae"] - r["test_elbo"] for r in rows])[0]
+    first, second = names[:2]
+    difference = {}
+    for score in ("elbo", "iwae"):
+        paired = [a[f"test_{score}"] - b[f"test_{score}"] for a in runs if a["recipe"] == first
+                  for b in runs if b["recipe"] == second and b["seed"] == a["seed"]]
+        mean, sd = _mean_sd(paired)
+        difference[score] = {"mean": mean, "sd": sd, "per_seed": paired}
+    return {"summary": summary, "difference": difference, "inference_gap": gap}
+
+
+BENCH_RECORD = Path(__file__).resolve().parents[1] / "tests" / "benchmarks" / "results.json"
+COMPARISON_PATH = Path(__file__).resolve().parent / "weights" / "recipe-comparison.json"  # the older, ELBO-only record
+
+
+def recorded_bench() -> dict:
+    """The recipe comparison of the last `make bench` run (its "recipe_comparison" section), with its date."""
+    if not BENCH_RECORD.is_file():
+        raise FileNotFoundError(f"{BENCH_RECORD.name} is missing from {BENCH_RECORD.parent}; run `make bench`.")
+    record = json.loads(BENCH_RECORD.read_text())
+    if "recipe_comparison" not in record:
+        raise KeyError(f"{BENCH_RECORD.name} has no recipe_comparison section; run `make bench BENCH_ARGS=--quality`.")
+    return {**record["recipe_comparison"], "date": record.get("date"), "machine": record.get("machine")}
 
 
 def recorded_comparison() -> dict:
-    """The last `compare_recipes` result saved with `python -m helpers.recipes --save` (budget, runs, summary)."""
+    """The older ELBO-only comparison saved in weights/recipe-comparison.json (budget, runs, summary, difference)."""
     if not COMPARISON_PATH.is_file():
-        raise FileNotFoundError(f"{COMPARISON_PATH.name} is missing; run `python -m helpers.recipes --save`.")
+        raise FileNotFoundError(f"{COMPARISON_PATH.name} is missing from {COMPARISON_PATH.parent}.")
     return json.loads(COMPARISON_PATH.read_text())
 
 
 def main(argv: list[str] | None = None) -> dict:
-    """`python -m helpers.recipes [--budget S] [--seeds 0 1 2] [--threads T] [--save]`: compare OURS with REFERENCE."""
+    """`python -m helpers.recipes [--budget S] [--seeds 0 1 2] [--threads T]`: compare OURS with REFERENCE."""
     parser = argparse.ArgumentParser(description="Train OURS and REFERENCE for the same wall-clock budget.")
     parser.add_argument("--budget", type=float, default=60.0, help="seconds of training per run (default 60)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--save", action="store_true", help=f"write the result to weights/{COMPARISON_PATH.name}")
     args = parser.parse_args(argv)
     result = compare_recipes(args.budget, args.seeds, threads=args.threads, progress=True)
-    result.update(date=time.strftime("%Y-%m-%d"), torch=torch.__version__, machine=platform.machine(),
-                  cpus=os.cpu_count())
     for name, row in result["summary"].items():
-        print(f"{name}: test ELBO {row['test_elbo_mean']:.2f} ± {row['test_elbo_sd']:.2f} nats, "
+        print(f"{name}: test IWAE-{result['iwae_k']} {row['test_iwae_mean']:.2f} ± {row['test_iwae_sd']:.2f}, "
+              f"ELBO {row['test_elbo_mean']:.2f} ± {row['test_elbo_sd']:.2f} nats, "
               f"{row['epochs_mean']:.0f} epochs in {args.budget:.0f} s")
-    print(f"difference: {result['difference']:.2f} nats")
-    if args.save:
-        COMPARISON_PATH.write_text(json.dumps(result, indent=1) + "\n")
+    for score, row in result["difference"].items():
+        print(f"difference in {score}: {row['mean']:+.2f} ± {row['sd']:.2f} nats")
     return result
 
 

@@ -2,46 +2,73 @@
 
 from __future__ import annotations
 
+import json
+
 import nbformat
 import pytest
 
+from helpers.recipes import OURS
 from tests.benchmarks import run as bench
 
 
 @pytest.fixture(scope="module")
-def sections(tmp_path_factory):
+def record(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench")
     notebook = folder / "01_tiny.ipynb"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = sum(range(10))")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, str(notebook))
     gflops = bench.matmul_gflops(size=256, repeats=3)
-    return {
-        "date": "today", "machine": "test", "budget": 1.0, "gflops": gflops,
+    stamp = {"date": "today", "machine": "test", "load": "load average 0.0"}
+    comparison = bench.recipe_quality(budget_s=1.0, seeds=[0, 1], iwae_k=5)
+    entries = {
         "notebooks": bench.notebook_times([notebook]),
-        "quality": bench.recipe_quality(budget_s=1.0, seeds=[0, 1], iwae_k=5),
-        "throughput": bench.throughput(gflops),
-        "latency": bench.explorer_latency(moves=5),
-        "scaling": bench.epoch_scaling(sizes=(200, 400), repeats=1),
+        "recipe_comparison": comparison,
+        "ablation": bench.recipe_ablation(comparison, seeds=[0]),
+        "speed": {"gflops": gflops, "threads": 1, "throughput": bench.throughput(gflops),
+                  "latency": bench.explorer_latency(moves=5),
+                  "scaling": bench.epoch_scaling(sizes=(200, 400), repeats=1)},
     }
+    return json.loads(json.dumps(bench.merge({}, entries, list(bench.SECTIONS), stamp)))  # as read back from disk
 
 
-def test_every_section_measures_something(sections):
-    assert sections["gflops"] > 0.1
-    (row,) = sections["notebooks"]
-    assert 0 < row["seconds"] < row["budget"] == 90 and row["peak_mb"] > 10 and not row["over"]
-    for recipe in ("ours", "reference"):
-        quality = sections["quality"][recipe]
-        assert len(quality["elbo"]) == 2 and all(-800 < v < 0 for v in quality["elbo"] + quality["iwae"])
-        assert sections["throughput"][recipe]["images_per_s"] > 0
-    assert set(sections["latency"]) == {"2-D explorer", "encode-then-edit", "interpolation"}
-    assert all(0 < median <= p95 for median, p95 in sections["latency"].values())
-    assert set(sections["scaling"]) == {200, 400}
+def test_every_section_measures_something(record):
+    (row,) = record["notebooks"]
+    assert 0 < row["seconds"] < row["budget_s"] == 90 and row["peak_mb"] > 10
+    comparison = record["recipe_comparison"]
+    assert [r["recipe"] for r in comparison["runs"]] == ["ours", "reference"] * 2
+    assert all(-800 < r[score] < 0 for r in comparison["runs"] for score in ("test_elbo", "test_iwae"))
+    assert set(comparison["difference"]) == {"elbo", "iwae"} and len(comparison["difference"]["iwae"]["per_seed"]) == 2
+    assert set(record["ablation"]) == set(bench.ablations())
+    for row in record["ablation"].values():
+        ours = next(r for r in comparison["runs"] if r["recipe"] == "ours" and r["seed"] == 0)
+        assert row["effect_iwae"]["per_seed"] == [ours["test_iwae"] - row["runs"][0]["test_iwae"]]
+    speed = record["speed"]
+    assert speed["gflops"] > 0.1 and all(speed["throughput"][r]["images_per_s"] > 0 for r in ("ours", "reference"))
+    assert set(speed["latency"]) == {"2-D explorer", "encode-then-edit", "interpolation"}
+    assert all(0 < median <= p95 for median, p95 in speed["latency"].values())
+    assert set(speed["scaling"]) == {"200", "400"}
 
 
-def test_report_has_every_table(sections):
-    text = bench.report(sections)
-    for heading in ("Notebook run times", "VAE quality at equal wall-clock", "Training throughput",
-                    "Explorer latency", "Cost per epoch"):
+def test_report_has_every_table(record):
+    text = bench.report(record)
+    for heading in ("Notebook run times", "VAE quality at equal wall-clock", "What each change adds",
+                    "Training throughput", "Explorer latency", "Cost per epoch"):
         assert f"## {heading}" in text
-    assert "01_tiny" in text and "goal: ours ≥ 3 nats better" in text
+    assert "01_tiny" in text and "goal: ours ≥ 3 nats better" in text and "Difference in test IWAE-5" in text
+
+
+def test_one_section_merges_into_the_record_and_keeps_the_others(record):
+    later = {"date": "later", "machine": "quiet", "load": "load average 0.1"}
+    notebooks = [{**record["notebooks"][0], "seconds": 1.0}]
+    merged = bench.merge(record, {"notebooks": notebooks}, ["notebooks"], later)
+    assert merged["notebooks"] == notebooks and merged["recipe_comparison"] == record["recipe_comparison"]
+    assert merged["measured"]["notebooks"] == later and merged["measured"]["quality"]["date"] == "today"
+    assert "Measured later on quiet" in bench.report(merged)
+
+
+def test_the_ablations_each_undo_one_change_of_our_recipe():
+    for change, without in bench.ablations().items():
+        changed = [f for f in OURS.__dataclass_fields__ if getattr(OURS, f) != getattr(without, f)]
+        assert set(changed) - {"name"}, f"{change}: the ablation must differ from our recipe"
+        assert len(set(changed) - {"name", "lr", "patience"}) == 1, f"{change} changes {changed}"

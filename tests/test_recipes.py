@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 import pytest
 import torch
 
 from helpers.models import VAE
+from helpers.objectives import bernoulli_log_prob, kl_normal
 from helpers.recipes import (
     OURS,
     OURS_2D,
@@ -17,14 +19,14 @@ from helpers.recipes import (
     Recipe,
     _init_output_bias,
     _kl_weight,
-    _lr,
     _shift,
-    _WeightAverage,
     compare_recipes,
+    fit_options,
     test_elbo,
     test_iwae,
     train_vae,
 )
+from helpers.training import cosine_lr
 
 TINY = Recipe(name="tiny", hidden=(32,), activation="relu", batch_size=200, lr=3e-3, epochs=3,
               lr_schedule="cosine", n_valid=200, patience=5, output_bias_init=True, shift=1)
@@ -37,25 +39,61 @@ def test_reference_is_the_pytorch_examples_vae():
     assert RECIPES == {"ours": OURS, "ours-2d": OURS_2D, "reference": REFERENCE}
 
 
-@pytest.mark.parametrize(("change", "message"), [
-    ({"lr_schedule": "linear"}, "lr_schedule must be one of"),
-    ({"warmup": 1.0}, "warmup must be a fraction"),
-    ({"warmup": -0.1}, "warmup must be a fraction"),
-    ({"n_valid": 0, "patience": 3}, "patience (early stopping) needs n_valid"),
+@pytest.mark.parametrize(("change", "error", "message"), [
+    ({"name": ""}, TypeError, "name must be a non-empty str"),
+    ({"hidden": [400]}, TypeError, "hidden must be a tuple of positive ints"),
+    ({"hidden": (400, 0)}, TypeError, "hidden must be a tuple of positive ints"),
+    ({"activation": "swish"}, ValueError, "activation must be one of"),
+    ({"batch_size": 0}, ValueError, "batch_size must be a positive int, got 0"),
+    ({"epochs": 0}, ValueError, "epochs must be a positive int, got 0"),
+    ({"epochs": 2.5}, ValueError, "epochs must be a positive int"),
+    ({"lr": 0.0}, ValueError, "lr must be a positive finite number"),
+    ({"lr": math.nan}, ValueError, "lr must be a positive finite number"),
+    ({"lr_schedule": "linear"}, ValueError, "lr_schedule must be one of"),
+    ({"warmup": 1.0}, ValueError, "warmup must be a fraction"),
+    ({"warmup": -0.1}, ValueError, "warmup must be a fraction"),
+    ({"n_valid": -1}, ValueError, "n_valid must be an int in"),
+    ({"n_valid": 3999}, ValueError, "n_valid must be an int in"),
+    ({"patience": 0}, ValueError, "patience must be a positive int or None, got 0"),
+    ({"n_valid": 0, "patience": 3}, ValueError, "patience (early stopping) needs n_valid"),
+    ({"weight_decay": -1e-4}, ValueError, "weight_decay must be a non-negative"),
+    ({"output_bias_init": 1}, TypeError, "output_bias_init must be a bool"),
+    ({"ema": 1.0}, ValueError, "ema must be a decay in [0, 1)"),
+    ({"shift": -1}, ValueError, "shift must be an int in"),
+    ({"shift": 14}, ValueError, "shift must be an int in"),
 ])
-def test_recipe_rejects_bad_fields(change, message):
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+def test_recipe_rejects_bad_fields_on_construction(change, error, message):
+    with pytest.raises(error, match=re.escape(message)):
         dataclasses.replace(TINY, **change)
 
 
 def test_cosine_schedule_and_warmup():
-    assert _lr(TINY, 0.0) == pytest.approx(3e-3)
-    assert _lr(TINY, 0.5) == pytest.approx(1.5e-3)
-    assert _lr(TINY, 1.0) == pytest.approx(0.0, abs=1e-12)
-    assert _lr(REFERENCE, 0.9) == 1e-3
+    assert cosine_lr(3e-3, 0.0) == pytest.approx(3e-3)
+    assert cosine_lr(3e-3, 0.5) == pytest.approx(1.5e-3)
+    assert cosine_lr(3e-3, 1.0) == pytest.approx(0.0, abs=1e-12)
     warm = dataclasses.replace(TINY, warmup=0.2)
     assert [_kl_weight(warm, d) for d in (0.0, 0.1, 0.2, 0.7)] == pytest.approx([0.0, 0.5, 1.0, 1.0])
     assert _kl_weight(TINY, 0.0) == 1.0
+
+
+def test_fit_options_follow_the_recipe_and_the_warmup_sets_the_kl_weight():
+    warm = dataclasses.replace(TINY, warmup=0.5)
+    options = fit_options(warm)
+    assert (options["epochs"], options["batch_size"], options["lr"], options["lr_schedule"]) == (3, 200, 3e-3, "cosine")
+    assert options["keep_best"] and options["patience"] == 5
+    torch.manual_seed(0)
+    model, batch = VAE(2, (8,)), torch.rand(4, 784).round()
+    options["on_step"](0.0)
+    torch.manual_seed(1)
+    loss_cold, metrics = options["loss_fn"](model, batch)
+    options["on_step"](0.25)  # half-way through a warm-up of 0.5: KL weight 0.5
+    torch.manual_seed(1)
+    loss_half, _ = options["loss_fn"](model, batch)
+    torch.manual_seed(1)
+    logits, mu, logvar = model(batch)
+    log_lik, kl = bernoulli_log_prob(batch, logits), kl_normal(mu, logvar)
+    assert torch.allclose(loss_cold, -log_lik.mean()) and torch.allclose(loss_half, (-log_lik + 0.5 * kl).mean())
+    assert torch.allclose(metrics["elbo"], (log_lik - kl).mean()), "the recorded ELBO has the full KL"
 
 
 def test_shift_moves_each_digit_by_at_most_the_allowed_pixels():
@@ -73,22 +111,6 @@ def test_output_bias_init_makes_the_untrained_decoder_draw_the_mean_digit():
     model, x = VAE(3, (16,)), torch.rand(64, 784)
     _init_output_bias(model, x)
     assert torch.allclose(torch.sigmoid(model.decoder[-1].bias), x.mean(0).clamp(1e-3, 1 - 1e-3), atol=1e-5)
-
-
-def test_weight_average_follows_the_formula_and_swaps_back():
-    model = torch.nn.Linear(2, 1)
-    average = _WeightAverage(model, decay=0.9)
-    before = [p.detach().clone() for p in model.parameters()]
-    with torch.no_grad():
-        for p in model.parameters():
-            p.add_(1.0)
-    average.update(model, step=1000)  # decay = min(0.9, 1001/1010) = 0.9
-    for avg, old in zip(average.shadow, before):
-        assert torch.allclose(avg, old + 0.1)
-    current = [p.detach().clone() for p in model.parameters()]
-    with average.swapped_in(model):
-        assert torch.allclose(model.weight, average.shadow[0])
-    assert all(torch.equal(p, c) for p, c in zip(model.parameters(), current))
 
 
 @pytest.mark.usefixtures("bundled_cache")
@@ -144,12 +166,17 @@ def test_compare_recipes_reports_both_recipes_and_their_difference():
     fast = dataclasses.replace(TINY, name="fast", epochs=2)
     slow = dataclasses.replace(TINY, name="slow", epochs=1, lr=1e-4, output_bias_init=False)
     threads = torch.get_num_threads()
-    result = compare_recipes(budget_s=30, seeds=(0, 1), latent_dim=2, recipes=(fast, slow), threads=1)
+    result = compare_recipes(budget_s=30, seeds=(0, 1), latent_dim=2, recipes=(fast, slow), threads=1, iwae_k=20)
     assert torch.get_num_threads() == threads, "compare_recipes must restore the thread count"
     assert [(r["recipe"], r["seed"]) for r in result["runs"]] == [("fast", 0), ("slow", 0), ("fast", 1), ("slow", 1)]
-    means = {name: s["test_elbo_mean"] for name, s in result["summary"].items()}
-    assert result["difference"] == pytest.approx(means["fast"] - means["slow"])
-    assert result["difference"] > 10, "two epochs at a good learning rate beat one at a tiny one"
+    for score in ("elbo", "iwae"):
+        means = {name: s[f"test_{score}_mean"] for name, s in result["summary"].items()}
+        difference = result["difference"][score]
+        assert difference["mean"] == pytest.approx(means["fast"] - means["slow"])
+        assert len(difference["per_seed"]) == 2 and difference["sd"] >= 0
+        assert difference["mean"] > 10, "two epochs at a good learning rate beat one at a tiny one"
+    for name, gap in result["inference_gap"].items():
+        assert gap > 0, f"IWAE-k should be above the ELBO for {name}"
     assert math.isfinite(result["summary"]["fast"]["test_elbo_sd"]) and result["threads"] == 1
 
 
@@ -157,7 +184,23 @@ def test_compare_recipes_reports_both_recipes_and_their_difference():
     ({"seeds": ()}, "seeds must name at least one seed"),
     ({"threads": 0}, "threads must be a positive int"),
     ({"budget_s": -1}, "budget_s must be a positive number"),
+    ({"iwae_k": 0}, "iwae_k must be a positive int"),
+    ({"recipes": (TINY,)}, "recipes must hold at least two Recipe objects"),
 ])
 def test_compare_recipes_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         compare_recipes(**kwargs)
+
+
+def test_recorded_bench_reads_the_bench_record(tmp_path, monkeypatch):
+    from helpers import recipes
+
+    record = tmp_path / "results.json"
+    monkeypatch.setattr(recipes, "BENCH_RECORD", record)
+    with pytest.raises(FileNotFoundError, match="make bench"):
+        recipes.recorded_bench()
+    record.write_text('{"date": "d", "machine": "m"}')
+    with pytest.raises(KeyError, match="no recipe_comparison section"):
+        recipes.recorded_bench()
+    record.write_text('{"date": "d", "machine": "m", "recipe_comparison": {"budget_s": 60}}')
+    assert recipes.recorded_bench() == {"budget_s": 60, "date": "d", "machine": "m"}

@@ -1,17 +1,22 @@
-"""`make bench`: the series' speed and the VAE recipe's quality, measured side by side in one run.
+"""`make bench`: the series' speed and the VAE recipe's quality, written to one record.
 
-    python -m tests.benchmarks.run [--budget 60] [--seeds 3] [--repeats 1] [--skip-notebooks] [--out FILE]
+    python -m tests.benchmarks.run [--only notebooks|quality|speed ...] [--budget 60] [--seeds 3]
+                                   [--ablation-seeds 1] [--threads T] [--repeats 1] [--record FILE]
 
-Sections: machine (float32 matmul rate), notebook run times and peak memory, VAE quality at equal wall-clock
-(ours vs the PyTorch-examples reference), training throughput, explorer latency, cost per epoch vs data size.
-Writes `tests/benchmarks/results.md` and prints the same. Timings are medians over repeats; ratios come from the
-same run.
+Sections: notebook run times and peak memory ("notebooks"); VAE quality at equal wall-clock, ours vs the
+PyTorch-examples reference, scored by test IWAE-1000 and ELBO over seeds, and the effect of each of the recipe's four
+changes ("quality"); the machine's matmul rate, training throughput, explorer latency and cost per epoch ("speed").
+`--only` runs some sections and MERGES them into the existing record, so the notebook timings can be re-measured on
+a quiet machine without re-running the quality part. Writes `tests/benchmarks/results.json` (the record notebooks
+00 and 05 and README read) and `results.md` (the same as tables), and prints the tables.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
+import json
 import platform
 import statistics
 import time
@@ -21,7 +26,8 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[2]
-RESULTS = Path(__file__).resolve().parent / "results.md"
+RECORD = Path(__file__).resolve().parent / "results.json"
+SECTIONS = ("notebooks", "quality", "speed")
 BUDGETS_S = {"01": 90, "05": 90, "03": 120, "07": 120}  # every other notebook: 60 s
 DEFAULT_BUDGET_S = 60
 GOAL_NATS = 3.0
@@ -60,22 +66,50 @@ def notebook_times(paths: list[Path], repeats: int = 1, timeout: int = 600) -> l
             peaks.append(int(text.split()[-1]) / 1024)
         budget = BUDGETS_S.get(path.name[:2], DEFAULT_BUDGET_S)
         median = statistics.median(seconds)
-        rows.append({"notebook": path.stem, "seconds": median, "peak_mb": max(peaks), "budget": budget,
-                     "over": median > budget})
+        rows.append({"notebook": path.stem, "seconds": round(median, 1), "budget_s": budget,
+                     "peak_mb": round(max(peaks))})
     return rows
 
 
-def recipe_quality(budget_s: float, seeds: list[int], iwae_k: int = 1000) -> dict[str, dict]:
-    """Ours vs reference, each trained for `budget_s` seconds per seed (latent 20): test ELBO and IWAE-k."""
+def recipe_quality(budget_s: float, seeds: list[int], iwae_k: int = 1000, threads: int | None = None) -> dict:
+    """Ours vs reference, each trained for `budget_s` seconds per seed (latent 20): test IWAE-k and ELBO."""
     from helpers.recipes import compare_recipes
 
-    comparison = compare_recipes(budget_s=budget_s, seeds=seeds, latent_dim=20, iwae_k=iwae_k)
-    results = {}
-    for name in ("ours", "reference"):
-        runs = [r for r in comparison["runs"] if r["recipe"] == name]
-        results[name] = {"latent": comparison["latent_dim"], "elbo": [r["test_elbo"] for r in runs],
-                         "iwae": [r[f"test_iwae_{iwae_k}"] for r in runs], "epochs": [r["epochs"] for r in runs]}
-    return results
+    return compare_recipes(budget_s=budget_s, seeds=seeds, latent_dim=20, iwae_k=iwae_k, threads=threads)
+
+
+def ablations() -> dict:
+    """Our recipe with one of its four changes to the plain loop undone (the reference's choice put back)."""
+    from helpers.recipes import OURS
+
+    return {
+        "cosine-annealed lr from 3e-3": dataclasses.replace(OURS, name="constant lr 1e-3", lr=1e-3,
+                                                            lr_schedule="constant"),
+        "output bias at the mean digit": dataclasses.replace(OURS, name="no bias start", output_bias_init=False),
+        "1-pixel shifts": dataclasses.replace(OURS, name="no shifts", shift=0),
+        "best validation epoch kept": dataclasses.replace(OURS, name="no validation", n_valid=0, patience=None),
+    }
+
+
+def recipe_ablation(comparison: dict, seeds: list[int], threads: int | None = None) -> dict:
+    """Each change's effect: our recipe's score (the comparison's runs) minus the score without the change, per seed."""
+    from helpers.recipes import scored_run, summarize
+
+    ours = [r for r in comparison["runs"] if r["recipe"] == "ours" and r["seed"] in seeds]
+    old_threads = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    rows = {}
+    try:
+        for change, without in ablations().items():
+            runs = [scored_run(without, comparison["latent_dim"], comparison["budget_s"], seed, comparison["iwae_k"])
+                    for seed in seeds]
+            difference = summarize(ours + runs, ["ours", without.name])["difference"]
+            rows[change] = {"without": without.name, "runs": runs, "effect_iwae": difference["iwae"],
+                            "effect_elbo": difference["elbo"]}
+    finally:
+        torch.set_num_threads(old_threads)
+    return rows
 
 
 def throughput(gflops: float, latent_dim: int = 20) -> dict[str, dict]:
@@ -155,73 +189,153 @@ def _full_mnist_cached() -> bool:
     return all((cache_dir() / "mnist-full" / name).exists() for name in MNIST_FILES)
 
 
-def _mean_sd(values: list[float]) -> str:
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.2f} ± {sd:.2f}"
+def _pm(mean: float, sd: float) -> str:
+    return f"{mean:.2f} ± {sd:.2f}"
 
 
-def report(sections: dict) -> str:
-    """The results as markdown."""
-    lines = ["# Benchmark results", "", f"- date: {sections['date']}", f"- machine: {sections['machine']}",
-             f"- torch {torch.__version__}, {torch.get_num_threads()} threads",
-             f"- float32 matmul (1024²): {sections['gflops']:.1f} GFLOP/s", ""]
-    if "notebooks" in sections:
-        rows = sections["notebooks"]
-        lines += ["## Notebook run times (fresh kernel each, nbclient)", "",
-                  "| notebook | seconds | budget | peak memory (MB) | |", "| --- | ---: | ---: | ---: | --- |"]
-        lines += [f"| {r['notebook']} | {r['seconds']:.1f} | {r['budget']} | {r['peak_mb']:.0f} | "
-                  f"{'**over budget**' if r['over'] else 'ok'} |" for r in rows]
-        lines += [f"| **total** | {sum(r['seconds'] for r in rows):.1f} | | | |", ""]
-    quality = sections["quality"]
-    ours, ref = quality["ours"], quality["reference"]
-    gap = statistics.mean(ours["elbo"]) - statistics.mean(ref["elbo"])
-    lines += [f"## VAE quality at equal wall-clock ({sections['budget']:.0f} s each, {len(ours['elbo'])} seeds)", "",
-              "| recipe | latent | epochs run | test ELBO (nats) | test IWAE-1000 (nats) |",
-              "| --- | ---: | ---: | ---: | ---: |"]
-    for name, row in (("ours", ours), ("reference (PyTorch examples)", ref)):
-        lines.append(f"| {name} | {row['latent']} | {statistics.median(row['epochs']):.0f} | {_mean_sd(row['elbo'])} "
-                     f"| {_mean_sd(row['iwae'])} |")
-    verdict = "met" if gap >= GOAL_NATS else "NOT met"
-    lines += ["", f"Difference in test ELBO: **{gap:+.2f} nats** "
-              f"(goal: ours ≥ {GOAL_NATS:.0f} nats better: {verdict}).", ""]
-    lines += ["## Training throughput (one epoch)", "", "| recipe | images/s | fraction of matmul rate |",
-              "| --- | ---: | ---: |"]
+def _notebook_table(rows: list[dict]) -> list[str]:
+    lines = ["## Notebook run times (fresh kernel each, nbclient)", "",
+             "| notebook | seconds | budget | peak memory (MB) | |", "| --- | ---: | ---: | ---: | --- |"]
+    lines += [f"| {r['notebook']} | {r['seconds']:.1f} | {r['budget_s']} | {r['peak_mb']:.0f} | "
+              f"{'**over budget**' if r['seconds'] > r['budget_s'] else 'ok'} |" for r in rows]
+    return lines + [f"| **total** | {sum(r['seconds'] for r in rows):.1f} | | | |", ""]
+
+
+def _quality_table(comparison: dict) -> list[str]:
+    k, summary, difference = comparison["iwae_k"], comparison["summary"], comparison["difference"]
+    lines = [f"## VAE quality at equal wall-clock ({comparison['budget_s']:.0f} s each, {len(comparison['seeds'])} "
+             f"seeds, {comparison['threads']} threads)", "",
+             f"| recipe | latent | epochs run (mean) | test IWAE-{k} (nats) | test ELBO (nats) | IWAE − ELBO |",
+             "| --- | ---: | ---: | ---: | ---: | ---: |"]
+    for name, row in summary.items():
+        label = "reference (PyTorch examples)" if name == "reference" else name
+        lines.append(f"| {label} | {comparison['latent_dim']} | {row['epochs_mean']:.0f} | "
+                     f"{_pm(row['test_iwae_mean'], row['test_iwae_sd'])} | "
+                     f"{_pm(row['test_elbo_mean'], row['test_elbo_sd'])} | {comparison['inference_gap'][name]:.2f} |")
+    iwae, elbo = difference["iwae"], difference["elbo"]
+    verdict = "met" if iwae["mean"] >= GOAL_NATS else "NOT met"
+    return lines + ["", f"Difference in test IWAE-{k} (log-likelihood estimate): **{iwae['mean']:+.2f} ± "
+                    f"{iwae['sd']:.2f} nats** (mean ± sd over seeds, paired by seed; goal: ours ≥ {GOAL_NATS:.0f} nats "
+                    f"better: {verdict}). In test ELBO: {elbo['mean']:+.2f} ± {elbo['sd']:.2f} nats.", ""]
+
+
+def _ablation_table(rows: dict, budget_s: float) -> list[str]:
+    lines = [f"## What each change adds ({budget_s:.0f} s each; full recipe minus the recipe without the change)", "",
+             "| change | without it | IWAE-1000 effect (nats) | ELBO effect (nats) | seeds |",
+             "| --- | --- | ---: | ---: | ---: |"]
+    lines += [f"| {change} | {row['without']} | {row['effect_iwae']['mean']:+.2f} | {row['effect_elbo']['mean']:+.2f} "
+              f"| {len(row['effect_iwae']['per_seed'])} |" for change, row in rows.items()]
+    return lines + [""]
+
+
+def _speed_tables(speed: dict) -> list[str]:
+    lines = ["## Training throughput (one epoch)", "", "| recipe | images/s | fraction of matmul rate |",
+             "| --- | ---: | ---: |"]
     lines += [f"| {name} | {row['images_per_s']:.0f} | {row['fraction_of_matmul']:.1%} |"
-              for name, row in sections["throughput"].items()]
+              for name, row in speed["throughput"].items()]
     lines += ["", "## Explorer latency (in-kernel, slider change → new image)", "",
               "| explorer | median (ms) | 95th percentile (ms) |", "| --- | ---: | ---: |"]
-    lines += [f"| {name} | {median:.1f} | {p95:.1f} |" for name, (median, p95) in sections["latency"].items()]
+    lines += [f"| {name} | {median:.1f} | {p95:.1f} |" for name, (median, p95) in speed["latency"].items()]
     lines += ["", "## Cost per epoch vs training-set size (our recipe's model)", "",
               "| training digits | seconds / epoch | per 1,000 digits |", "| ---: | ---: | ---: |"]
-    lines += [f"| {n:,} | {s:.2f} | {1000 * s / n:.3f} |" for n, s in sections["scaling"].items()]
-    return "\n".join(lines) + "\n"
+    lines += [f"| {int(n):,} | {s:.2f} | {1000 * s / int(n):.3f} |" for n, s in speed["scaling"].items()]
+    return lines + [""]
+
+
+def report(record: dict) -> str:
+    """The record as markdown tables, each section with the date and machine it was measured on."""
+    lines = ["# Benchmark results", "", f"- last update: {record['date']}", f"- machine: {record['machine']}",
+             f"- torch {record.get('torch', torch.__version__)}", ""]
+    measured = record.get("measured", {})
+    stamp = {name: f"*Measured {row['date']} on {row['machine']}, {row['load']}.*" for name, row in measured.items()}
+    if "notebooks" in record:
+        lines += _notebook_table(record["notebooks"])[:-1] + ["", stamp.get("notebooks", ""), ""]
+    if "recipe_comparison" in record:
+        lines += _quality_table(record["recipe_comparison"])
+        if "ablation" in record:
+            lines += _ablation_table(record["ablation"], record["recipe_comparison"]["budget_s"])
+        lines += [stamp.get("quality", ""), ""]
+        if measured.get("quality", {}).get("busy"):
+            lines += ["**The machine was busy during the quality runs** (load average above its core count): each run "
+                      "got far fewer epochs than its budget gives on an idle machine, so these numbers compare "
+                      "under-trained models. Re-measure with `make bench BENCH_ARGS=\"--only quality\"` on an idle "
+                      "machine before quoting them.", ""]
+    if "speed" in record:
+        speed = record["speed"]
+        lines += [f"float32 matmul (1024²): {speed['gflops']:.1f} GFLOP/s, {speed['threads']} threads", ""]
+        lines += _speed_tables(speed) + [stamp.get("speed", ""), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def measure(sections: list[str], args: argparse.Namespace) -> dict:
+    """Run the chosen sections; returns the record entries they produce."""
+    entries: dict = {}
+    if "notebooks" in sections:
+        paths = sorted((ROOT / "notebooks").glob("0*.ipynb"))
+        entries["notebooks"] = notebook_times(paths, args.repeats)
+    if "quality" in sections:
+        seeds = list(range(args.seeds))
+        entries["recipe_comparison"] = recipe_quality(args.budget, seeds, threads=args.threads)
+        if args.ablation_seeds:
+            entries["ablation"] = recipe_ablation(entries["recipe_comparison"], seeds[:args.ablation_seeds],
+                                                  threads=args.threads)
+    if "speed" in sections:
+        gflops = matmul_gflops()
+        entries["speed"] = {"gflops": gflops, "threads": torch.get_num_threads(), "throughput": throughput(gflops),
+                            "latency": explorer_latency(), "scaling": epoch_scaling()}
+    return entries
+
+
+def merge(record: dict, entries: dict, sections: list[str], stamp: dict) -> dict:
+    """The record with `entries` replacing the sections they come from, each section stamped with date and machine."""
+    merged = {**record, **entries, "date": stamp["date"], "machine": stamp["machine"], "torch": torch.__version__}
+    merged["measured"] = {**record.get("measured", {}), **{name: stamp for name in sections}}
+    return merged
 
 
 def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(prog="python -m tests.benchmarks.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=SECTIONS, action="append",
+                        help="run only this section (repeatable) and merge it into the existing record")
     parser.add_argument("--budget", type=float, default=60.0, help="training seconds per recipe and seed")
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--ablation-seeds", type=int, default=1, help="seeds per ablation run (0: skip ablation)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads for the quality runs")
     parser.add_argument("--repeats", type=int, default=1, help="executions per notebook (median)")
-    parser.add_argument("--skip-notebooks", action="store_true")
-    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--record", type=Path, default=RECORD, help="the JSON record (results.md is written beside)")
     args = parser.parse_args(argv)
-    if args.budget <= 0 or args.seeds < 1 or args.repeats < 1:
-        parser.error("--budget must be positive, --seeds and --repeats at least 1")
-    sections: dict = {"date": datetime.date.today().isoformat(), "budget": args.budget,
-                      "machine": f"{platform.processor() or platform.machine()}, {_cores()} cores, "
-                                 f"{platform.system()} {platform.release()}"}
-    sections["gflops"] = matmul_gflops()
-    if not args.skip_notebooks:
-        paths = sorted((ROOT / "notebooks").glob("0*.ipynb"))
-        sections["notebooks"] = notebook_times(paths, args.repeats)
-    sections["quality"] = recipe_quality(args.budget, list(range(args.seeds)))
-    sections["throughput"] = throughput(sections["gflops"])
-    sections["latency"] = explorer_latency()
-    sections["scaling"] = epoch_scaling()
-    text = report(sections)
-    args.out.write_text(text)
+    if args.budget <= 0 or args.seeds < 1 or args.repeats < 1 or not 0 <= args.ablation_seeds <= args.seeds:
+        parser.error("--budget must be positive, --seeds and --repeats at least 1, --ablation-seeds in [0, --seeds]")
+    if args.threads is not None and args.threads < 1:
+        parser.error("--threads must be at least 1")
+    sections = args.only or list(SECTIONS)
+    stamp = {"date": datetime.date.today().isoformat(), "machine": _machine(), "load": _load(), "busy": _busy()}
+    entries = measure(sections, args)
+    record = json.loads(args.record.read_text()) if args.record.is_file() else {}  # read late: others may have run
+    record = merge(record, entries, sections, stamp)
+    args.record.write_text(json.dumps(record, indent=1) + "\n")
+    text = report(record)
+    args.record.with_suffix(".md").write_text(text)
     print(text)
     return text
+
+
+def _machine() -> str:
+    return f"{platform.processor() or platform.machine()}, {_cores()} cores, {platform.system()} {platform.release()}"
+
+
+def _busy() -> bool:
+    """True when the 1-minute load average exceeds the cores available: timings and budgeted runs are then slowed."""
+    import os
+
+    return hasattr(os, "getloadavg") and os.getloadavg()[0] > _cores()
+
+
+def _load() -> str:
+    """The 1-minute load average when the section started: other work on the machine slows every timing."""
+    import os
+
+    return f"load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "load unknown"
 
 
 def _cores() -> int:
