@@ -29,7 +29,7 @@ from helpers.objectives import bernoulli_log_prob, elbo, iwae_bound, kl_normal
 from helpers.training import LR_SCHEDULES, evaluate, fit
 
 __all__ = ["Recipe", "OURS", "OURS_2D", "REFERENCE", "RECIPES", "TrainedVAE", "train_vae", "test_elbo", "test_iwae",
-           "fit_options", "scored_run", "summarize", "compare_recipes", "recorded_bench", "recorded_comparison"]
+           "fit_options", "scored_run", "summarize", "compare_recipes", "recorded_comparison"]
 
 ACTIVATIONS = ("elu", "gelu", "relu", "silu", "tanh")  # those of helpers.models.mlp
 MAX_VALID = 2000  # at most half of the 4,000 training digits held out
@@ -125,6 +125,16 @@ class TrainedVAE:
     history: dict
     seconds: float
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, torch.nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(self.model).__name__}")
+        if not isinstance(self.recipe, Recipe):
+            raise TypeError(f"recipe must be a Recipe, got {type(self.recipe).__name__}")
+        if not isinstance(self.history, dict):
+            raise TypeError(f"history must be a dict of per-epoch lists, got {type(self.history).__name__}")
+        if not _is_number(self.seconds) or self.seconds < 0:
+            raise ValueError(f"seconds must be a non-negative finite number, got {self.seconds!r}")
+
     def summary(self) -> dict:
         return {"recipe": asdict(self.recipe), "seconds": round(self.seconds, 1),
                 "epochs_run": len(self.history["epoch"])}
@@ -174,6 +184,8 @@ def train_vae(recipe: Recipe, latent_dim: int, *, budget_s: float | None = None,
 
 def fit_options(recipe: Recipe, seed: int = 0) -> dict:
     """The `fit` arguments that make `recipe`: its loss (with the KL weight of the warm-up), transform, schedule."""
+    if not isinstance(recipe, Recipe):
+        raise TypeError(f"recipe must be a Recipe, got {type(recipe).__name__}")
     shuffler = torch.Generator().manual_seed(seed)  # shuffles the data and draws the shifts, in that order
     kl_weight = {"value": 1.0}
 
@@ -293,6 +305,10 @@ def _mean_sd(values: list[float]) -> tuple[float, float]:
 
 def summarize(runs: list[dict], names: list[str]) -> dict:
     """Per recipe: mean and sd over seeds; the first two recipes' paired differences; each one's inference gap."""
+    if not isinstance(runs, list) or not all(isinstance(r, dict) for r in runs):
+        raise TypeError(f"runs must be a list of run dicts (from scored_run), got {type(runs).__name__}")
+    if not isinstance(names, (list, tuple)) or len(names) < 2:
+        raise ValueError(f"names must list at least two recipe names, got {names!r}")
     summary, gap = {}, {}
     for name in names:
         rows = [r for r in runs if r["recipe"] == name]
@@ -313,16 +329,6 @@ def summarize(runs: list[dict], names: list[str]) -> dict:
 
 BENCH_RECORD = Path(__file__).resolve().parents[1] / "tests" / "benchmarks" / "results.json"
 COMPARISON_PATH = Path(__file__).resolve().parent / "weights" / "recipe-comparison.json"  # the older, ELBO-only record
-
-
-def recorded_bench() -> dict:
-    """The recipe comparison of the last `make bench` run (its "recipe_comparison" section), with its date."""
-    if not BENCH_RECORD.is_file():
-        raise FileNotFoundError(f"{BENCH_RECORD.name} is missing from {BENCH_RECORD.parent}; run `make bench`.")
-    record = json.loads(BENCH_RECORD.read_text())
-    if "recipe_comparison" not in record:
-        raise KeyError(f"{BENCH_RECORD.name} has no recipe_comparison section; run `make bench BENCH_ARGS=--quality`.")
-    return {**record["recipe_comparison"], "date": record.get("date"), "machine": record.get("machine")}
 
 
 def recorded_comparison() -> dict:

@@ -84,6 +84,9 @@ def _split_loss(output) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
 
 def cosine_lr(lr: float, progress: float) -> float:
     """The learning rate at `progress` ∈ [0, 1] of a cosine schedule: lr·½(1 + cos π·progress)."""
+    _check_positive("lr", lr, float)
+    if isinstance(progress, bool) or not isinstance(progress, (int, float)) or not 0 <= progress <= 1:
+        raise ValueError(f"progress must be a fraction in [0, 1], got {progress!r}")
     return lr * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 

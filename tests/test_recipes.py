@@ -190,17 +190,3 @@ def test_compare_recipes_reports_both_recipes_and_their_difference():
 def test_compare_recipes_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         compare_recipes(**kwargs)
-
-
-def test_recorded_bench_reads_the_bench_record(tmp_path, monkeypatch):
-    from helpers import recipes
-
-    record = tmp_path / "results.json"
-    monkeypatch.setattr(recipes, "BENCH_RECORD", record)
-    with pytest.raises(FileNotFoundError, match="make bench"):
-        recipes.recorded_bench()
-    record.write_text('{"date": "d", "machine": "m"}')
-    with pytest.raises(KeyError, match="no recipe_comparison section"):
-        recipes.recorded_bench()
-    record.write_text('{"date": "d", "machine": "m", "recipe_comparison": {"budget_s": 60}}')
-    assert recipes.recorded_bench() == {"budget_s": 60, "date": "d", "machine": "m"}

@@ -78,7 +78,7 @@ def test_keep_best_without_patience_and_a_separate_validation_loss():
     history = fit(model, _pull, train_x, epochs=30, batch_size=8, lr=0.05, valid_x=valid_x, keep_best=True,
                   valid_loss_fn=lambda m, b: (m.w - b).abs().mean(), progress=False)
     assert len(history["epoch"]) == 30, "without patience every epoch runs"
-    assert abs(float(model.w) - 0.35) < 0.05, "the best validation epoch's weights are kept"
+    assert abs(model.w.item() - 0.35) < 0.05, "the best validation epoch's weights are kept"
     assert min(history["valid_loss"]) < 0.05 and history["valid_loss"][-1] > 0.3, "valid_loss_fn was used"
 
 
@@ -87,7 +87,7 @@ def test_ema_ends_with_the_averaged_weights():
     fit(model, _pull, torch.ones(4), epochs=5, batch_size=4, lr=0.1, ema=0.9, progress=False)
     plain = _Scalar()
     fit(plain, _pull, torch.ones(4), epochs=5, batch_size=4, lr=0.1, progress=False)
-    assert 0 < float(model.w) < float(plain.w), "the average lags behind the weights it averages"
+    assert 0 < model.w.item() < plain.w.item(), "the average lags behind the weights it averages"
 
 
 def test_weight_average_follows_its_formula():
