@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test lint figures assignments bench setup clean-cache book
+.PHONY: lab test lint figures assignments grade bench setup clean-cache book
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,8 +30,16 @@ test: lint
 figures: $(STAMP)
 	$(PY) -m helpers.figures
 
+# Student versions by nbgrader's generate_assignment, from the main notebooks' nbgrader metadata.
 assignments: $(STAMP)
 	$(PY) -m helpers.assignments build
+
+# Autograde with nbgrader: make grade SUBMISSIONS=dir [CSV=grades.csv] [JOBS=N] (dir/<student>/<NN_name>_assignment.ipynb)
+CSV ?= grades.csv
+JOBS ?= 1
+grade: $(STAMP)
+	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [CSV=grades.csv] [JOBS=N]"; exit 2; }
+	$(PY) -m helpers.assignments grade "$(SUBMISSIONS)" --csv "$(CSV)" --jobs $(JOBS)
 
 # The book: build/book/ (open build/book/index.html). Creates .venv-book and book/node_modules the first time.
 book: $(STAMP)

@@ -1,189 +1,201 @@
-"""The student-notebook generator and the grader, on small synthetic notebooks and on the series itself."""
+"""nbgrader metadata in the main notebooks, the student versions nbgrader builds from them, and Validate on them."""
 
 from __future__ import annotations
 
-import csv
+import copy
 import json
-from pathlib import Path
+import re
 
 import nbformat
 import pytest
 
 from helpers import assignments
 
-CHECK_CELL = """\
-from helpers.checks.core import Failed, call_student, exercise
-
-@exercise("9.1", "Add two numbers")
-def check_add(student_fn):
-    got = call_student(student_fn, 2, 3)
-    if got != 5:
-        raise Failed(f"for a=2, b=3, expected 5, got {got!r}.")"""
-
-SOLUTION = """\
-def add(a, b):
-    \"\"\"a + b.\"\"\"
-    ### BEGIN SOLUTION
-    return a + b
-    ### END SOLUTION"""
+CHECK_CELL = "# NBVAL_CHECK_OUTPUT\ncheck_add(add)"
+SOLUTION = 'def add(a, b):\n    """a + b."""\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION'
 
 
-def make_notebook(solution: str = SOLUTION, extra_cells: tuple[str, ...] = ()) -> nbformat.NotebookNode:
+def tiny_notebook(*extra: str, number: str = "9.1") -> dict:
     nb = nbformat.v4.new_notebook()
     nb.cells = [
-        nbformat.v4.new_markdown_cell("# 99 — A tiny notebook\nBlog post: none."),
+        nbformat.v4.new_markdown_cell("# 99 — A tiny notebook"),
+        nbformat.v4.new_code_cell("from helpers.checks import check_add\nimport math"),
+        nbformat.v4.new_markdown_cell(f"### Exercise {number} — Add two numbers\nReturn a + b."),
+        nbformat.v4.new_code_cell(SOLUTION),
         nbformat.v4.new_code_cell(CHECK_CELL),
-        *(nbformat.v4.new_code_cell(source) for source in extra_cells),
-        nbformat.v4.new_markdown_cell("### Exercise 9.1 — Add two numbers\nReturn a + b."),
-        nbformat.v4.new_code_cell(solution),
-        nbformat.v4.new_code_cell("# NBVAL_CHECK_OUTPUT\ncheck_add(add)"),
-        nbformat.v4.new_code_cell("print('the end')"),
+        *(nbformat.v4.new_code_cell(source) for source in extra),
     ]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    return nb
+    return json.loads(nbformat.writes(nb))
 
 
-def write(nb, path: Path) -> Path:
-    nbformat.write(nb, str(path))
-    return path
+def meta(cell: dict) -> dict:
+    return cell["metadata"]["nbgrader"]
 
 
-def student_version(nb) -> dict:
-    return assignments.build_notebook(json.loads(nbformat.writes(nb)), "99_tiny.ipynb")
+def test_tag_marks_solution_test_and_locked_cells():
+    tagged = assignments.tag_notebook(tiny_notebook("print('the end')"))
+    kinds = [(meta(c)["grade_id"].split("-")[0], meta(c)["solution"], meta(c)["grade"], meta(c)["locked"])
+             for c in tagged["cells"]]
+    assert kinds == [("cell", False, False, True), ("cell", False, False, True), ("cell", False, False, True),
+                     ("answer", True, False, False), ("check", False, True, True), ("cell", False, False, True)]
+    test = tagged["cells"][4]
+    assert meta(test)["grade_id"] == "check-9_1" and meta(test)["points"] == 1
+    lines = test["source"].split("\n")
+    assert lines[:4] == ["# NBVAL_CHECK_OUTPUT", "from helpers.checks import check_add", "", "check_add(add)"]
+    assert lines[4] == assignments.HIDDEN_BEGIN and re.fullmatch(r"check_add\(add, seed=\d{6}\)", lines[5])
+    assert "check_add" not in tagged["cells"][1]["source"], "the test cell imports its check itself"
+    assert assignments.graded_exercises(tagged) == ["9.1"]
 
 
-def test_stub_replaces_exactly_the_solution():
-    student = student_version(make_notebook())
-    code = [c["source"] for c in student["cells"] if c["cell_type"] == "code"]
-    assert 'def add(a, b):\n    """a + b."""\n    raise NotImplementedError("Exercise 9.1: Add two numbers")' in code
-    assert all("BEGIN SOLUTION" not in c and "return a + b" not in c for c in code)
-    assert all("NBVAL_CHECK_OUTPUT" not in c for c in code), "nbval markers are stripped for students"
-    assert student["cells"][0]["source"].startswith("# Student version — 99 — A tiny notebook")
-    assert all(c.get("outputs", []) == [] for c in student["cells"])
+def test_tag_is_idempotent_and_keeps_the_hidden_seed():
+    once = assignments.tag_notebook(tiny_notebook())
+    assert assignments.tag_notebook(once) == once
+    assert assignments.tag_notebook(copy.deepcopy(once))["cells"][4]["source"] == once["cells"][4]["source"]
 
 
-def test_build_rejects_unbalanced_markers():
-    broken = make_notebook(solution="def add(a, b):\n    ### BEGIN SOLUTION\n    return a + b")
-    with pytest.raises(ValueError, match="without ### END SOLUTION"):
-        student_version(broken)
-
-
-def test_build_rejects_a_solution_without_an_exercise_heading():
-    nb = make_notebook()
-    nb.cells = [c for c in nb.cells if "Exercise 9.1 —" not in c.source]
+def test_tag_rejects_a_solution_without_heading_or_check():
+    nb = tiny_notebook()
+    del nb["cells"][2]
     with pytest.raises(ValueError, match="no `### Exercise N.M"):
-        student_version(nb)
+        assignments.tag_notebook(nb)
+    nb = tiny_notebook()
+    del nb["cells"][4]
+    with pytest.raises(ValueError, match="the last solution has no test cell"):
+        assignments.tag_notebook(nb)
 
 
-def test_build_is_deterministic(tmp_path):
-    source = tmp_path / "src"
-    source.mkdir()
-    write(make_notebook(), source / "99_tiny.ipynb")
-    first = assignments.build(source, tmp_path / "a")
-    second = assignments.build(source, tmp_path / "b")
-    assert [p.name for p in first] == ["99_tiny_assignment.ipynb"]
-    assert first[0].read_bytes() == second[0].read_bytes()
+def test_course_notebook_clears_outputs_and_nbval_markers_and_adds_a_locked_header():
+    course = assignments.course_notebook(assignments.tag_notebook(tiny_notebook()), "99_tiny.ipynb")
+    assert course["cells"][0]["source"].startswith("# Student version — 99 — A tiny notebook")
+    assert meta(course["cells"][0])["locked"]
+    assert all(assignments.NBVAL_MARKER not in c["source"] for c in course["cells"])
+    with pytest.raises(ValueError, match="run `python -m helpers.assignments tag`"):
+        assignments.course_notebook(tiny_notebook(), "99_tiny.ipynb")
 
 
-def test_committed_student_notebooks_are_up_to_date(tmp_path):
-    fresh = {p.name: p.read_bytes() for p in assignments.build(out_dir=tmp_path)}
-    committed = {p.name: p.read_bytes() for p in assignments.ASSIGNMENTS.glob("*_assignment.ipynb")}
-    assert sorted(fresh) == sorted(committed), "run `make assignments` and commit notebooks/assignments/"
-    stale = [name for name in fresh if fresh[name] != committed[name]]
-    assert not stale, f"out of date with their source notebooks: {stale}; run `make assignments`"
-
-
-def test_every_exercise_in_the_series_is_built_and_checked():
+def test_the_main_notebooks_are_tagged():
     for path in sorted(assignments.NOTEBOOKS.glob("0*.ipynb")):
         nb = json.loads(path.read_text())
-        exercises = assignments.find_exercises(nb)
-        solutions = sum(assignments.BEGIN in assignments._source(c) for c in nb["cells"] if c["cell_type"] == "code")
-        assert solutions == len(exercises), f"{path.name}: {len(exercises)} exercise headings, {solutions} solutions"
-        for exercise in exercises:
-            texts = ["".join(o.get("text", "")) for c in nb["cells"] if c["cell_type"] == "code"
-                     for o in c.get("outputs", [])]
-            verdicts = [text for text in texts if f"Exercise {exercise.number} " in text]
-            assert any(text.startswith("✅") for text in verdicts), (
-                f"{path.name}: the stored check of exercise {exercise.number} does not say ✅")
-
-
-def test_check_cells_are_compared_by_nbval():
-    """A check that stops passing must fail `make test`: its cell's output is compared by nbval."""
-    for path in sorted(assignments.NOTEBOOKS.glob("0*.ipynb")):
-        nb = json.loads(path.read_text())
-        for cell in nb["cells"]:
-            source = assignments._source(cell)
-            if cell["cell_type"] == "code" and source.lstrip().startswith(("check_", "# NBVAL")) and "check_" in source:
-                assert assignments.NBVAL_MARKER in source, f"{path.name}: add {assignments.NBVAL_MARKER} to {source!r}"
-
-
-# ---------------------------------------------------------------- the grader
+        if assignments.find_exercises(nb):
+            assert assignments.tag_notebook(nb) == nb, f"run `python -m helpers.assignments tag` ({path.name})"
+            assert assignments.graded_exercises(nb) == [e.number for e in assignments.find_exercises(nb)]
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("submissions")
-    wrong = SOLUTION.replace("return a + b", "return a - b")
-    submissions = {
-        "passing": write(make_notebook(), folder / "passing.ipynb"),
-        "failing": write(make_notebook(solution=wrong), folder / "failing.ipynb"),
-        "stub": folder / "stub.ipynb",
-        "erroring": write(make_notebook(extra_cells=("1 / 0",)), folder / "erroring.ipynb"),
-        "looping": write(make_notebook(extra_cells=("while True:\n    pass",)), folder / "looping.ipynb"),
-        "malformed": folder / "malformed.ipynb",
-        "missing": folder / "missing.ipynb",
-    }
-    submissions["stub"].write_text(json.dumps(student_version(make_notebook())))
-    submissions["malformed"].write_text('{"cells": [ this is not json')
-    csv_path = folder / "grades.csv"
-    rows = assignments.grade(list(submissions.values()), cell_timeout=20, csv_path=csv_path)
-    return dict(zip(submissions, rows)), csv_path
+def fresh_build(tmp_path_factory):
+    out = tmp_path_factory.mktemp("assignments")
+    return {p.name: p.read_bytes() for p in assignments.build(out_dir=out)}
 
 
-def test_grader_passing_and_failing(graded):
-    rows, _ = graded
-    assert rows["passing"].verdicts == {"9.1": "passed"} and rows["passing"].reason == ""
-    assert rows["failing"].verdicts == {"9.1": "failed"} and rows["failing"].reason == ""
-    assert rows["stub"].verdicts == {"9.1": "failed"} and rows["stub"].reason == "", "a stub is a failed check only"
+def test_committed_student_notebooks_are_nbgraders_output_and_up_to_date(fresh_build):
+    committed = {p.name: p.read_bytes() for p in assignments.ASSIGNMENTS.glob("*_assignment.ipynb")}
+    assert sorted(fresh_build) == sorted(committed), "run `make assignments` and commit notebooks/assignments/"
+    stale = [name for name in fresh_build if fresh_build[name] != committed[name]]
+    assert not stale, f"out of date with their source notebooks: {stale}; run `make assignments`"
 
 
-def test_grader_survives_errors_loops_and_garbage(graded):
-    rows, _ = graded
-    assert rows["erroring"].verdicts == {"9.1": "passed"}, "an error elsewhere must not cost the exercise"
-    assert "ZeroDivisionError" in rows["erroring"].reason
-    assert "longer than 20 s" in rows["looping"].reason
-    assert rows["looping"].verdicts == {"9.1": "not run"}
-    assert rows["malformed"].reason.startswith("unreadable notebook") and rows["malformed"].passed == 0
-    assert rows["missing"].reason.startswith("unreadable notebook")
+def test_student_versions_hide_solutions_and_hidden_tests(fresh_build):
+    for name, content in fresh_build.items():
+        student = json.loads(content)
+        main = json.loads((assignments.NOTEBOOKS / name.replace("_assignment", "")).read_text())
+        text = "\n".join("".join(c["source"]) for c in student["cells"] if c["cell_type"] == "code")
+        assert assignments.BEGIN not in text and assignments.HIDDEN_BEGIN not in text and "seed=" not in text
+        for cell in main["cells"]:
+            if meta(cell).get("solution"):
+                body = "".join(cell["source"]).split(assignments.BEGIN)[1].split(assignments.END)[0]
+                leaked = [line.strip() for line in body.split("\n") if len(line.strip()) > 12 and line.strip() in text]
+                assert not leaked, f"{name}: solution lines in the student version: {leaked}"
 
 
-def test_grader_writes_csv(graded):
-    rows, csv_path = graded
-    with open(csv_path, newline="") as handle:
-        table = list(csv.DictReader(handle))
-    assert [r["notebook"] for r in table] == [r.notebook for r in rows.values()]
-    assert [r["passed"] for r in table] == ["1", "0", "0", "1", "0", "0", "0"]
-    assert table[0]["exercise 9.1"] == "passed"
+# Stubs and task text must not state the solution (issue 15, item 6).
+GIVEAWAYS = {"03_variational_inference_assignment.ipynb": ["(N / |B|) · Σ", "n_total / len("],
+             "04_reparameterization_trick_assignment.ipynb": ["z = mu + exp(½·logvar) ⊙ ε"]}
 
 
-def test_grader_cli_rejects_bad_timeout(capsys):
-    with pytest.raises(SystemExit):
-        assignments.main(["grade", "x.ipynb", "--timeout", "0"])
-    assert "--timeout must be positive" in capsys.readouterr().err
+def test_stubs_do_not_give_the_answer_away(fresh_build):
+    for name, phrases in GIVEAWAYS.items():
+        student = json.loads(fresh_build[name])
+        code = "\n".join("".join(c["source"]) for c in student["cells"] if c["cell_type"] == "code")
+        assert not [p for p in phrases if p in code], f"{name} states the solution in a stub"
 
 
-# ---------------------------------------------------------------- the series' student notebooks, run as handed out
+# ---------------------------------------------------------------- the flags column
+
+
+def answered(source: dict, answer: str, *extra: str) -> dict:
+    submission = copy.deepcopy(source)
+    next(c for c in submission["cells"] if meta(c).get("solution"))["source"] = answer
+    submission["cells"] += [nbformat.v4.new_code_cell(text) for text in extra]
+    return json.loads(json.dumps(submission))
+
+
+@pytest.mark.parametrize(("answer", "flag"), [
+    ("import helpers.checks as c\nc.check_add = print", "touches helpers.checks"),
+    ("def check_add(fn, seed=None):\n    pass", "touches helpers.checks"),
+    ("def add(a, b):\n    print('✅ Exercise 3.2: correct')", "prints a verdict mark"),
+    ("import builtins\nbuiltins.print = len", "patches builtins or output"),
+    ("import sys\nsys.stdout = None", "patches builtins or output"),
+    ("from helpers.vi_models import minibatch_elbo as add", "calls minibatch_elbo"),
+    ("import helpers.vi_models as vm\nadd = vm.minibatch_elbo", "calls minibatch_elbo"),
+    ("import os\nos._exit(0)", "files, processes or environment"),
+    ("open('/tmp/x', 'w').write('')", "files, processes or environment"),
+])
+def test_flags_name_what_an_answer_cell_does(answer, flag):
+    source = assignments.tag_notebook(tiny_notebook(number="3.2"))
+    assert flag in assignments.answer_flags(answered(source, answer), source)
+
+
+def test_flags_cover_added_cells_and_restored_edits_but_not_a_plain_answer():
+    source = assignments.tag_notebook(tiny_notebook(number="3.2"))
+    assert assignments.answer_flags(answered(source, "def add(a, b):\n    return a + b"), source) == []
+    added = answered(source, "def add(a, b):\n    return a + b", "print('✅ all good')")
+    assert assignments.answer_flags(added, source) == ["prints a verdict mark"]
+    edited = answered(source, "def add(a, b):\n    return a + b")
+    edited["cells"][4]["source"] = "print('✅')"
+    edited["cells"] = [c for c in edited["cells"] if meta(c).get("grade_id") != "cell-" + source["cells"][1]["id"]]
+    flags = assignments.answer_flags(edited, source)
+    assert "edited locked cells (restored): 1" in flags and "deleted cells (restored): 1" in flags
+
+
+# ---------------------------------------------------------------- nbgrader Validate on the student notebooks
 
 
 STUDENT_NOTEBOOKS = sorted(assignments.ASSIGNMENTS.glob("*_assignment.ipynb"))
 
 
+def validate(path):
+    """nbgrader's Validate (what the JupyterLab button runs), with a per-cell limit fit for a busy 2-core machine."""
+    from nbgrader.validator import Validator
+    from traitlets.config import Config
+
+    config = Config({"Execute": {"timeout": 300, "iopub_timeout": 30, "raise_on_iopub_timeout": False}})
+    return Validator(config=config).validate(str(path))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", STUDENT_NOTEBOOKS, ids=[p.stem for p in STUDENT_NOTEBOOKS])
-def test_student_notebook_fails_exactly_its_checks(path):
-    row = assignments.grade_notebook(path, cell_timeout=300)
-    exercises = [e.number for e in assignments.find_exercises(json.loads(path.read_text()))]
-    assert exercises, f"{path.name} has no exercises"
-    assert row.verdicts == {number: "failed" for number in exercises}, (
-        f"{path.name}: every check must run and fail on the stubs, got {row.verdicts}")
-    assert row.reason == "", f"{path.name}: only the stubs may fail, but: {row.reason}"
+def test_validate_fails_exactly_the_test_cells_of_a_student_notebook(path):
+    """As handed out, every check fails (the stubs) and Validate names those cells, and only those."""
+    nb = json.loads(path.read_text())
+    exercises = assignments.graded_exercises(nb)
+    result = validate(path)
+    failed = result.get("failed", [])
+    assert len(failed) == len(exercises) and not result.get("changed"), result
+    for failure, number in zip(failed, exercises):
+        assert failure["source"].startswith("from helpers.checks import check_"), failure
+        assert f"Exercise {number}" in failure["raw_error"] and "not implemented yet" in failure["raw_error"], failure
+
+
+@pytest.mark.slow
+def test_validate_passes_a_solved_student_notebook(tmp_path):
+    path = assignments.ASSIGNMENTS / "02_kl_divergence_and_elbo_assignment.ipynb"
+    student, main = json.loads(path.read_text()), json.loads((assignments.NOTEBOOKS / path.name.replace(
+        "_assignment", "")).read_text())
+    answers = {meta(c)["grade_id"]: "".join(c["source"]) for c in main["cells"] if meta(c).get("solution")}
+    for cell in student["cells"]:
+        if meta(cell).get("grade_id") in answers:
+            cell["source"] = answers[meta(cell)["grade_id"]].replace(assignments.BEGIN, "").replace(assignments.END, "")
+    solved = tmp_path / path.name
+    solved.write_text(json.dumps(student))
+    result = validate(solved)
+    assert not result.get("failed") and not result.get("changed"), result

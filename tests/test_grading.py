@@ -1,0 +1,222 @@
+"""`make grade` on fabricated submissions: nbgrader's autograde, the CSV, and the attacks it must withstand.
+
+One batch per session (JOBS=2) on notebook 02, the fastest assignment (about 8 s a run): a solved and a partly solved
+submission, and the attacks from issue 15: one attacker overwrites another student's file and patches
+`helpers/checks` on disk (its victims are graded after it), one ships saved ✅ outputs and exits, one ships them and
+loops (unsolved otherwise), one edits the check cells, prints fake verdicts, redefines a check and monkeypatches
+another. Each attack must end with the right score; the one thing a Python process cannot stop (an answer cell
+monkeypatching `helpers.checks`) must be flagged.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from helpers import assignments
+
+ASSIGNMENT = "02_kl_divergence_and_elbo"
+NAME = f"{ASSIGNMENT}_assignment.ipynb"
+STUB = "raise NotImplementedError()"
+CELL_TIMEOUT = 30  # seconds per cell: the endless loop below costs this much
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def grade_id(cell: dict) -> str:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id", "")
+
+
+def code(source: str) -> dict:
+    return {"cell_type": "code", "execution_count": None, "id": f"added-{len(source)}",
+            "metadata": {}, "outputs": [], "source": source}
+
+
+def index_of(nb: dict, wanted: str) -> int:
+    return next(i for i, cell in enumerate(nb["cells"]) if grade_id(cell) == wanted)
+
+
+def solve(student: dict, main: dict, numbers: set[str]) -> dict:
+    """The student notebook with the main notebook's solutions pasted into the answer cells of `numbers`."""
+    answers = {grade_id(c): "".join(c["source"]) for c in main["cells"]
+               if c.get("metadata", {}).get("nbgrader", {}).get("solution")}
+    solved = copy.deepcopy(student)
+    for cell in solved["cells"]:
+        if grade_id(cell) in answers and grade_id(cell).split("-")[1].replace("_", ".") in numbers:
+            cell["source"] = "\n".join(line for line in answers[grade_id(cell)].split("\n") if "### " not in line)
+    return solved
+
+
+def append_to(nb: dict, wanted: str, extra: str) -> dict:
+    nb = copy.deepcopy(nb)
+    cell = nb["cells"][index_of(nb, wanted)]
+    cell["source"] = "".join(cell["source"]) + "\n" + extra
+    return nb
+
+
+def with_saved_verdicts(nb: dict, main: dict) -> dict:
+    """Ship the main notebook's ✅ outputs in the check cells, as if the checks had passed."""
+    nb = copy.deepcopy(nb)
+    for wanted in ("check-2_1", "check-2_2"):
+        nb["cells"][index_of(nb, wanted)]["outputs"] = main["cells"][index_of(main, wanted)]["outputs"]
+    return nb
+
+
+def insert_before(nb: dict, wanted: str, source: str) -> dict:
+    nb = copy.deepcopy(nb)
+    nb["cells"].insert(index_of(nb, wanted), code(source))
+    return nb
+
+
+PATCH_CHECKS = """
+import pathlib
+for target in [pathlib.Path({repo!r}) / "checks" / "nb02.py"]:
+    try:
+        target.write_text(target.read_text() + "\\ndef check_mc_elbo(student_fn, seed=None):\\n    print('✅')\\n")
+    except OSError as exc:
+        print("could not patch", type(exc).__name__)
+"""
+
+OVERWRITE_OTHERS = """
+import glob, pathlib
+for path in [{victim!r}, *glob.glob("/tmp/vae-grade-*/jobs/*/course/submitted/*/*/*.ipynb")]:
+    try:
+        pathlib.Path(path).write_text(pathlib.Path({stub!r}).read_text())
+    except OSError as exc:
+        print("could not overwrite", type(exc).__name__)
+"""
+
+REDEFINE_CHECK = """
+def check_kl_diag_gaussians(student_fn, seed=None):
+    print("✅ Exercise 2.1 (Closed-form KL between diagonal Gaussians): correct.")
+"""
+
+MONKEYPATCH_CHECKS = """
+import helpers.checks
+import helpers.checks.nb02
+helpers.checks.check_mc_elbo = helpers.checks.nb02.check_mc_elbo = lambda student_fn, seed=None: print("✅")
+"""
+
+
+def fabricate(folder: Path, repo_helpers: Path) -> dict[str, Path]:
+    """One folder per student; names sort so that the attackers are graded before their victims."""
+    student_path = assignments.ASSIGNMENTS / NAME
+    student, main = load(student_path), load(assignments.NOTEBOOKS / f"{ASSIGNMENT}.ipynb")
+    stub_copy = folder.parent / "stub-copy.ipynb"
+    shutil.copyfile(student_path, stub_copy)
+    solved = solve(student, main, {"2.1", "2.2"})
+    partial = solve(student, main, {"2.1"})
+    partial["cells"] = [c for c in partial["cells"] if grade_id(c) not in ("answer-2_2", "check-2_2")]
+    cheater = append_to(append_to(student, "answer-2_1", REDEFINE_CHECK), "answer-2_2", MONKEYPATCH_CHECKS)
+    for wanted, number in (("check-2_1", "2.1"), ("check-2_2", "2.2")):
+        cheater["cells"][index_of(cheater, wanted)]["source"] = f'print("✅ Exercise {number} (any): correct.")'
+    cheater["cells"].append(code('print("✅ Exercise 9.9 (a bonus): correct.")'))
+    notebooks = {
+        "a_attacker": append_to(append_to(student, "answer-2_2", PATCH_CHECKS.format(repo=str(repo_helpers))),
+                                "answer-2_1", OVERWRITE_OTHERS.format(victim=str(folder / "c_solved" / NAME),
+                                                                      stub=str(stub_copy))),
+        "c_solved": solved,
+        "d_partial_deleted": partial,
+        "f_saved_then_exit": insert_before(with_saved_verdicts(student, main), "answer-2_1",
+                                           "import os\nos._exit(0)"),
+        "g_saved_then_loop": insert_before(with_saved_verdicts(student, main), "answer-2_1", "while True:\n    pass"),
+        "h_cheater": cheater,
+    }
+    paths = {}
+    for name, nb in notebooks.items():
+        (folder / name).mkdir(parents=True)
+        paths[name] = folder / name / NAME
+        paths[name].write_text(json.dumps(nb), encoding="utf-8")
+    (folder / "c_solved" / "notes.ipynb").write_text("{}")  # not an assignment: skipped, no row
+    return paths
+
+
+@pytest.fixture(scope="session")
+def graded(tmp_path_factory):
+    base = tmp_path_factory.mktemp("grading")
+    repo_helpers = base / "repo-helpers"
+    shutil.copytree(assignments.HELPERS, repo_helpers, ignore=shutil.ignore_patterns("__pycache__"))
+    submissions = base / "submissions"
+    fabricate(submissions, repo_helpers)
+    csv_path = base / "grades.csv"
+    rows = assignments.grade(submissions, csv_path, jobs=2, cell_timeout=CELL_TIMEOUT, helpers_dir=repo_helpers)
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        table = {row["student"]: row for row in csv.DictReader(handle)}
+    return rows, table, csv_path, submissions
+
+
+def scores(row: dict) -> tuple[str, str, str]:
+    return row["2.1"], row["2.2"], row["score"]
+
+
+def test_the_csv_has_one_row_per_student_and_the_columns_of_the_source(graded):
+    _, table, csv_path, _ = graded
+    with open(csv_path, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle))
+    exercises = [n for nb in assignments.assignment_sources().values() for n in assignments.graded_exercises(nb)]
+    assert header == ["student", "assignment", *exercises, "score", "max_score", "reason", "flags"]
+    assert "9.9" not in header and len(exercises) == 13
+    assert sorted(table) == ["a_attacker", "c_solved", "d_partial_deleted", "f_saved_then_exit", "g_saved_then_loop",
+                             "h_cheater"]
+    assert all(row["max_score"] == "2" and row["assignment"] == ASSIGNMENT for row in table.values())
+
+
+def test_solved_partly_solved_and_unsolved_get_their_scores(graded):
+    _, table, _, _ = graded
+    assert scores(table["c_solved"]) == ("1", "1", "2") and table["c_solved"]["flags"] == ""
+    assert scores(table["d_partial_deleted"]) == ("1", "0", "1"), "a deleted exercise still counts, as 0"
+    assert "deleted test cells (restored): 2.2" in table["d_partial_deleted"]["flags"]
+    assert scores(table["g_saved_then_loop"]) == ("0", "0", "0"), "unsolved (and a cell that loops)"
+
+
+def test_edited_check_cells_printed_verdicts_and_a_redefined_check_earn_nothing(graded):
+    _, table, _, _ = graded
+    row = table["h_cheater"]
+    assert row["2.1"] == "0", "test cells are restored and import their check afresh: a redefinition is ignored"
+    assert "prints a verdict mark" in row["flags"] and "edited locked cells (restored): 2" in row["flags"]
+
+
+def test_saved_outputs_do_not_count_when_the_kernel_stops_or_loops(graded):
+    _, table, _, _ = graded
+    assert scores(table["f_saved_then_exit"]) == ("0", "0", "0")
+    assert "kernel died" in table["f_saved_then_exit"]["reason"]
+    assert scores(table["g_saved_then_loop"]) == ("0", "0", "0")
+    assert "time limit" in table["g_saved_then_loop"]["reason"]
+
+
+def test_a_monkeypatch_of_the_checks_is_flagged(graded):
+    _, table, _, _ = graded
+    row = table["h_cheater"]
+    assert "touches helpers.checks" in row["flags"], "a monkeypatch cannot be stopped in-process: it must be flagged"
+
+
+def test_a_submission_cannot_change_another_ones_grade(graded):
+    _, table, _, submissions = graded
+    assert scores(table["c_solved"]) == ("1", "1", "2"), "overwriting another student's file must not change it"
+    for victim in ("d_partial_deleted", "f_saved_then_exit", "g_saved_then_loop"):  # graded after the attacker
+        assert table[victim]["2.2"] == "0", "patching helpers/checks on disk must not help the others"
+    assert "files, processes or environment" in table["a_attacker"]["flags"]
+    assert scores(table["a_attacker"]) == ("0", "0", "0")
+
+
+def test_a_second_run_resumes_from_the_csv(graded, tmp_path):
+    _, table, csv_path, submissions = graded
+    before = csv_path.read_bytes()
+    only = tmp_path / "again"
+    shutil.copytree(submissions / "c_solved", only / "c_solved")
+    assert assignments.grade(only, csv_path, jobs=1) == [], "rows already in the CSV are not graded again"
+    assert csv_path.read_bytes() == before
+
+
+def test_grade_rejects_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="jobs must be a positive number, got 0"):
+        assignments.grade(tmp_path, tmp_path / "g.csv", jobs=0)
+    with pytest.raises(ValueError, match="submissions_dir must be a folder"):
+        assignments.grade(tmp_path / "missing", tmp_path / "g.csv")
