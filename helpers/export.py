@@ -44,6 +44,10 @@ CODE_DECIMALS = 4  # μ(x) are map positions: 1e-4 is far below one map pixel
 
 def slider_limit(codes: np.ndarray) -> float:
     """Half-width of the slider range: max(3, ⌈2·q₉₉.₅(|μ|)⌉ / 2), the rule of LatentExplorer2D."""
+    codes = np.asarray(codes, dtype=float)
+    if codes.size == 0 or not np.isfinite(codes).all():
+        raise ValueError(f"codes must be a non-empty array of finite numbers, got shape {codes.shape} with NaN/inf "
+                         "or no entries")
     return max(3.0, float(np.ceil(2 * np.quantile(np.abs(codes), 0.995)) / 2))
 
 
@@ -133,6 +137,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("outdir", help="folder that receives explorer-data.js and its .sha256")
     parser.add_argument("--name", default="vae-mnist-z2", choices=two_d_models())
+    if isinstance(argv, str):
+        raise TypeError(f"argv must be a list of str (or None for sys.argv), got the str {argv!r}")
     args = parser.parse_args(argv)
     target = write_explorer_data(args.outdir, args.name)
     print(f"wrote {target} ({target.stat().st_size / 1e6:.2f} MB)")

@@ -309,6 +309,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m helpers.figures", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=IMAGES, help="folder to write into (default: images/)")
     parser.add_argument("names", nargs="*", help=f"figures to draw (default: all of {sorted(FIGURES)})")
+    if isinstance(argv, str):
+        raise TypeError(f"argv must be a list of str (or None for sys.argv), got the str {argv!r}")
     args = parser.parse_args(argv)
     for path in draw_all(args.out, args.names):
         print(f"wrote {path}")
