@@ -72,3 +72,29 @@ def test_the_ablations_each_undo_one_change_of_our_recipe():
         changed = [f for f in OURS.__dataclass_fields__ if getattr(OURS, f) != getattr(without, f)]
         assert set(changed) - {"name"}, f"{change}: the ablation must differ from our recipe"
         assert len(set(changed) - {"name", "lr", "patience"}) == 1, f"{change} changes {changed}"
+
+
+def test_readme_shows_the_committed_record():
+    """README's performance block is the bench's own rendering of results.json: no measured number typed twice."""
+    committed = json.loads(bench.RECORD.read_text())
+    assert bench.readme_block() == bench.readme_section(committed), "run `make bench` (it rewrites README's block)"
+
+
+def test_write_readme_replaces_only_the_block(tmp_path, record):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{bench.README_BEGIN}\nold numbers\n{bench.README_END}\nafter\n", encoding="utf-8")
+    bench.write_readme(record, readme)
+    text = readme.read_text(encoding="utf-8")
+    assert text.startswith("intro\n") and text.endswith(f"{bench.README_END}\nafter\n") and "old numbers" not in text
+    assert bench.readme_block(readme) == bench.readme_section(record)
+
+
+@pytest.mark.parametrize(("per_seed", "verdict"), [
+    ([1.8, 2.2, 1.9], "helps"), ([-0.9, -1.1, -1.0], "hurts"), ([-0.1, 0.5, 0.0], "within noise"),
+    ([2.0], "one seed: no verdict"),
+])
+def test_effect_verdict_weighs_the_mean_against_two_standard_errors(per_seed, verdict):
+    import statistics
+
+    sd = statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0
+    assert bench.effect_verdict({"mean": statistics.mean(per_seed), "sd": sd, "per_seed": per_seed}) == verdict

@@ -1,14 +1,15 @@
 """`make bench`: the series' speed and the VAE recipe's quality, written to one record.
 
     python -m tests.benchmarks.run [--only notebooks|quality|speed ...] [--budget 60] [--seeds 3]
-                                   [--ablation-seeds 1] [--threads T] [--repeats 1] [--record FILE]
+                                   [--ablation-seeds 3] [--threads T] [--repeats 1] [--record FILE] [--render]
 
 Sections: notebook run times and peak memory ("notebooks"); VAE quality at equal wall-clock, ours vs the
 PyTorch-examples reference, scored by test IWAE-1000 and ELBO over seeds, and the effect of each of the recipe's four
 changes ("quality"); the machine's matmul rate, training throughput, explorer latency and cost per epoch ("speed").
 `--only` runs some sections and MERGES them into the existing record, so the notebook timings can be re-measured on
 a quiet machine without re-running the quality part. Writes `tests/benchmarks/results.json` (the record notebooks
-00 and 05 and README read) and `results.md` (the same as tables), and prints the tables.
+00 and 05 read), `results.md` (the same as tables) and README's performance block (the same tables, between its
+bench markers; a test checks that they agree), and prints the tables.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD = Path(__file__).resolve().parent / "results.json"
+README = ROOT / "README.md"
+README_BEGIN = "<!-- bench record: written by `make bench` from tests/benchmarks/results.json, do not edit -->"
+README_END = "<!-- end of bench record -->"
 SECTIONS = ("notebooks", "quality", "speed")
 BUDGETS_S = {"01": 90, "05": 90, "03": 120, "07": 120}  # every other notebook: 60 s
 DEFAULT_BUDGET_S = 60
@@ -221,11 +225,26 @@ def _quality_table(comparison: dict) -> list[str]:
 
 def _ablation_table(rows: dict, budget_s: float) -> list[str]:
     lines = [f"## What each change adds ({budget_s:.0f} s each; full recipe minus the recipe without the change)", "",
-             "| change | without it | IWAE-1000 effect (nats) | ELBO effect (nats) | seeds |",
-             "| --- | --- | ---: | ---: | ---: |"]
-    lines += [f"| {change} | {row['without']} | {row['effect_iwae']['mean']:+.2f} | {row['effect_elbo']['mean']:+.2f} "
-              f"| {len(row['effect_iwae']['per_seed'])} |" for change, row in rows.items()]
-    return lines + [""]
+             "| change | without it | IWAE-1000 effect (nats) | ELBO effect (nats) | seeds | IWAE verdict |",
+             "| --- | --- | ---: | ---: | ---: | --- |"]
+    lines += [f"| {change} | {row['without']} | {_pm_signed(row['effect_iwae'])} | {_pm_signed(row['effect_elbo'])} "
+              f"| {len(row['effect_iwae']['per_seed'])} | {effect_verdict(row['effect_iwae'])} |"
+              for change, row in rows.items()]
+    return lines + ["", "Effects are mean ± sd over seeds, paired by seed; the verdict compares the mean with two "
+                    "standard errors (sd/√seeds).", ""]
+
+
+def _pm_signed(effect: dict) -> str:
+    return f"{effect['mean']:+.2f} ± {effect['sd']:.2f}"
+
+
+def effect_verdict(effect: dict) -> str:
+    """'helps' / 'hurts' when the mean effect is more than two standard errors from 0, else 'within noise'."""
+    seeds = len(effect["per_seed"])
+    if seeds < 2:
+        return "one seed: no verdict"
+    margin = 2 * effect["sd"] / seeds**0.5
+    return "helps" if effect["mean"] > margin else "hurts" if effect["mean"] < -margin else "within noise"
 
 
 def _speed_tables(speed: dict) -> list[str]:
@@ -267,6 +286,26 @@ def report(record: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
+def readme_section(record: dict) -> str:
+    """The report as README shows it: without its title, each heading one level down."""
+    body = report(record).split("\n", 1)[1].lstrip("\n")
+    return "\n".join("#" + line if line.startswith("## ") else line for line in body.splitlines())
+
+
+def readme_block(readme: Path = README) -> str:
+    """What README holds between its bench markers ('' when it has none)."""
+    text = readme.read_text(encoding="utf-8")
+    return text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip() if README_BEGIN in text else ""
+
+
+def write_readme(record: dict, readme: Path = README) -> None:
+    """Replace README's bench block with the record's tables, so prose never retypes a measured number."""
+    text = readme.read_text(encoding="utf-8")
+    head, rest = text.split(README_BEGIN, 1)
+    readme.write_text(f"{head}{README_BEGIN}\n{readme_section(record)}\n{README_END}{rest.split(README_END, 1)[1]}",
+                      encoding="utf-8")
+
+
 def measure(sections: list[str], args: argparse.Namespace) -> dict:
     """Run the chosen sections; returns the record entries they produce."""
     entries: dict = {}
@@ -299,11 +338,15 @@ def main(argv: list[str] | None = None) -> str:
                         help="run only this section (repeatable) and merge it into the existing record")
     parser.add_argument("--budget", type=float, default=60.0, help="training seconds per recipe and seed")
     parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--ablation-seeds", type=int, default=1, help="seeds per ablation run (0: skip ablation)")
+    parser.add_argument("--ablation-seeds", type=int, default=3, help="seeds per ablation run (0: skip ablation)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for the quality runs")
     parser.add_argument("--repeats", type=int, default=1, help="executions per notebook (median)")
     parser.add_argument("--record", type=Path, default=RECORD, help="the JSON record (results.md is written beside)")
+    parser.add_argument("--render", action="store_true",
+                        help="measure nothing: rewrite results.md (and README's block) from the record")
     args = parser.parse_args(argv)
+    if args.render:
+        return write_reports(json.loads(args.record.read_text()), args.record)
     if args.budget <= 0 or args.seeds < 1 or args.repeats < 1 or not 0 <= args.ablation_seeds <= args.seeds:
         parser.error("--budget must be positive, --seeds and --repeats at least 1, --ablation-seeds in [0, --seeds]")
     if args.threads is not None and args.threads < 1:
@@ -314,8 +357,15 @@ def main(argv: list[str] | None = None) -> str:
     record = json.loads(args.record.read_text()) if args.record.is_file() else {}  # read late: others may have run
     record = merge(record, entries, sections, stamp)
     args.record.write_text(json.dumps(record, indent=1) + "\n")
+    return write_reports(record, args.record)
+
+
+def write_reports(record: dict, path: Path) -> str:
+    """results.md beside the record at `path`, README's block when it is the committed record; prints the tables."""
     text = report(record)
-    args.record.with_suffix(".md").write_text(text)
+    path.with_suffix(".md").write_text(text)
+    if path.resolve() == RECORD:
+        write_readme(record)
     print(text)
     return text
 
