@@ -12,7 +12,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
+# Everything `make test` uses, installed before it runs: .venv, the book's .venv-book and book/node_modules.
 setup: $(STAMP)
+	$(PY) -m book.build --tools-only
 
 # JupyterLab refuses to start as root (Docker containers, cloud VMs) unless told to: add --allow-root only for
 # root. It stays on localhost with its token; from a container, add LAB_ARGS="--ip=0.0.0.0" (see README).

@@ -224,7 +224,13 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "build" / "book", help="output folder (replaced)")
     parser.add_argument("--blog-url", default=None, help="the blog post's URL: reading-map section names link to it")
+    parser.add_argument("--tools-only", action="store_true",
+                        help="only install the book's tools (.venv-book, book/node_modules); `make setup` runs it")
     args = parser.parse_args(argv)
+    if args.tools_only:
+        ensure_book_venv()
+        ensure_node_modules()
+        return
     build(args.out.resolve(), args.blog_url)
 
 

@@ -7,12 +7,17 @@ from notebooks/, outside this conftest's reach) keep the normal cache. A test th
 notebook with the user's cache requests the `user_cache` fixture, which switches the isolation off.
 
 Torch runs single-threaded in this process: the unit tests use tiny tensors, and on a busy 2-core
-machine two intra-op threads make them up to 50x slower. Notebooks run in their own kernels, unaffected.
+machine two intra-op threads make them up to 50x slower. Notebooks run in their own kernels; with pytest-xdist's
+parallel workers (`-n auto` in pyproject.toml) each kernel gets its share of the cores (see below).
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -26,6 +31,33 @@ import torch  # noqa: E402
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
+MAX_WORKERS = 4  # each worker's notebooks hold ~1 GB; more workers than this gain little on a laptop
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+@pytest.hookimpl(optionalhook=True)  # known only when pytest-xdist is loaded (`-p no:xdist` turns it off)
+def pytest_xdist_auto_num_workers(config) -> int:
+    """`-n auto` (pyproject addopts): one pytest-xdist worker per core, at most MAX_WORKERS."""
+    return max(1, min(_cores(), MAX_WORKERS))
+
+
+def _share_cores_between_workers() -> None:
+    """Under pytest-xdist, the kernels and subprocesses a worker starts get cores / workers torch threads each.
+
+    Two notebooks training side by side with one thread per core each would oversubscribe the machine; the
+    variables are only defaults (a value set by the user wins) and the committed outputs do not depend on them.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = str(max(1, _cores() // workers))
+        for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ.setdefault(name, threads)
+
+
+_share_cores_between_workers()
 
 
 @pytest.fixture(scope="session")
@@ -78,22 +110,34 @@ def bundled_cache(tmp_cache, bundled_npz) -> Path:
     return tmp_cache
 
 
-# --- The book (issue 18): built once per session, served on 127.0.0.1, read in headless Chromium. ---------------
-BOOK_BUILD_TIMEOUT_S = 900  # a clean clone also creates .venv-book and runs `npm ci` here
+# --- The book (issue 18): built once per run, served on 127.0.0.1, read in headless Chromium. ------------------
+BOOK_BUILD_TIMEOUT_S = 900  # without `make setup`, the first build also creates .venv-book and runs `npm ci`
+
+
+def _run_root(tmp_path_factory) -> Path:
+    """A folder shared by every process of this run: pytest-xdist's workers each get a subfolder of it."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
 
 
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> Path:
-    """The book built once per session (`python -m book.build --out <tmp>`) from the committed notebooks."""
-    import subprocess
-    import sys
+    """The book built once per run (`python -m book.build --out <tmp>`) from the committed notebooks.
 
-    site = tmp_path_factory.mktemp("book") / "html"
-    result = subprocess.run([sys.executable, "-m", "book.build", "--out", str(site)], cwd=REPO, capture_output=True,
-                            text=True, timeout=BOOK_BUILD_TIMEOUT_S)
-    if result.returncode != 0:
-        pytest.fail(f"the book build failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n"
-                    f"{result.stderr[-5000:]}")
+    With parallel workers, the first one to ask builds it under a file lock; the others wait and reuse it.
+    """
+    root = _run_root(tmp_path_factory)
+    site, done = root / "book" / "html", root / "book" / "built"
+    site.parent.mkdir(parents=True, exist_ok=True)
+    with open(root / "book.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.is_file():
+            result = subprocess.run([sys.executable, "-m", "book.build", "--out", str(site)], cwd=REPO,
+                                    capture_output=True, text=True, timeout=BOOK_BUILD_TIMEOUT_S)
+            if result.returncode != 0:
+                pytest.fail(f"the book build failed (exit {result.returncode}):\n{result.stdout[-3000:]}\n"
+                            f"{result.stderr[-5000:]}")
+            done.touch()
     assert (site / "index.html").is_file(), f"the book build wrote no index.html into {site}"
     return site
 

@@ -16,7 +16,7 @@ PIN = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*(?P<version>[^\s
 
 # distribution name → the module a reader's code imports
 IMPORT_NAMES = {"jupyterlab": "jupyterlab", "ipywidgets": "ipywidgets", "ipykernel": "ipykernel",
-                "playwright": "playwright.sync_api"}
+                "playwright": "playwright.sync_api", "pytest-xdist": "xdist"}
 
 
 def _normalize(name: str) -> str:
