@@ -13,7 +13,6 @@ ELBO and the IWAE-1000 estimate of log p(x)).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 from collections.abc import Callable, Sequence
@@ -29,7 +28,7 @@ from helpers.objectives import bernoulli_log_prob, elbo, iwae_bound, kl_normal
 from helpers.training import LR_SCHEDULES, evaluate, fit
 
 __all__ = ["Recipe", "OURS", "OURS_2D", "REFERENCE", "RECIPES", "TrainedVAE", "train_vae", "test_elbo", "test_iwae",
-           "fit_options", "scored_run", "summarize", "compare_recipes", "recorded_comparison"]
+           "fit_options", "scored_run", "summarize", "compare_recipes", "effect_verdict"]
 
 ACTIVATIONS = ("elu", "gelu", "relu", "silu", "tanh")  # those of helpers.models.mlp
 MAX_VALID = 2000  # at most half of the 4,000 training digits held out
@@ -327,15 +326,21 @@ def summarize(runs: list[dict], names: list[str]) -> dict:
     return {"summary": summary, "difference": difference, "inference_gap": gap}
 
 
-BENCH_RECORD = Path(__file__).resolve().parents[1] / "tests" / "benchmarks" / "results.json"
-COMPARISON_PATH = Path(__file__).resolve().parent / "weights" / "recipe-comparison.json"  # the older, ELBO-only record
+BENCH_RECORD = Path(__file__).resolve().parents[1] / "tests" / "benchmarks" / "results.json"  # `make bench`'s record
 
 
-def recorded_comparison() -> dict:
-    """The older ELBO-only comparison saved in weights/recipe-comparison.json (budget, runs, summary, difference)."""
-    if not COMPARISON_PATH.is_file():
-        raise FileNotFoundError(f"{COMPARISON_PATH.name} is missing from {COMPARISON_PATH.parent}.")
-    return json.loads(COMPARISON_PATH.read_text())
+def effect_verdict(effect: dict) -> str:
+    """'helps' / 'hurts' when a paired effect's mean is more than two standard errors (sd/√seeds) from 0, else
+    'within noise'; one seed gives no verdict. `effect`: {"mean", "sd", "per_seed"}, as `summarize` returns."""
+    if not isinstance(effect, dict) or not {"mean", "sd", "per_seed"} <= set(effect):
+        raise TypeError(f"effect must be a dict with 'mean', 'sd' and 'per_seed' (from summarize), got {effect!r}")
+    mean, sd, seeds = effect["mean"], effect["sd"], effect["per_seed"]
+    if not _is_number(mean) or not _is_number(sd) or sd < 0 or not isinstance(seeds, (list, tuple)) or not seeds:
+        raise ValueError(f"effect needs a finite mean, a non-negative sd and at least one seed, got {effect!r}")
+    if len(seeds) < 2:
+        return "one seed: no verdict"
+    margin = 2 * sd / len(seeds) ** 0.5
+    return "helps" if mean > margin else "hurts" if mean < -margin else "within noise"
 
 
 def main(argv: list[str] | None = None) -> dict:

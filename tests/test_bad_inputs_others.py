@@ -84,7 +84,13 @@ bad(recipes.fit_options, lambda: recipes.fit_options("ours"), TypeError, "recipe
 bad(recipes.scored_run, lambda: recipes.scored_run("ours", 2, None, 0), TypeError, "recipe")
 bad(recipes.summarize, lambda: recipes.summarize("runs", ["ours"]), TypeError, "runs")
 bad(recipes.compare_recipes, lambda: recipes.compare_recipes(seeds=()), ValueError, "seeds")
-bad(recipes.recorded_comparison, lambda: recipes.recorded_comparison("bench.json"), TypeError, "argument")
+bad(recipes.effect_verdict, lambda: recipes.effect_verdict(1.9), TypeError, "effect must be a dict")
+bad(recipes.effect_verdict, lambda: recipes.effect_verdict({"mean": 1.0, "sd": -1.0, "per_seed": [1, 2]}), ValueError,
+    "non-negative sd")
+bad(recipes.effect_verdict, lambda: recipes.effect_verdict({"mean": NAN, "sd": 0.1, "per_seed": [1, 2]}), ValueError,
+    "finite mean")
+bad(recipes.effect_verdict, lambda: recipes.effect_verdict({"mean": 1.0, "sd": 0.1, "per_seed": []}), ValueError,
+    "at least one seed")
 
 # ---------------------------------------------------------------- export
 bad(export.explorer_payload, lambda: export.explorer_payload("vae-mnist-z16"), ValueError, "name")

@@ -26,6 +26,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from helpers.recipes import effect_verdict
+
 ROOT = Path(__file__).resolve().parents[2]
 RECORD = Path(__file__).resolve().parent / "results.json"
 README = ROOT / "README.md"
@@ -236,15 +238,6 @@ def _ablation_table(rows: dict, budget_s: float) -> list[str]:
 
 def _pm_signed(effect: dict) -> str:
     return f"{effect['mean']:+.2f} ± {effect['sd']:.2f}"
-
-
-def effect_verdict(effect: dict) -> str:
-    """'helps' / 'hurts' when the mean effect is more than two standard errors from 0, else 'within noise'."""
-    seeds = len(effect["per_seed"])
-    if seeds < 2:
-        return "one seed: no verdict"
-    margin = 2 * effect["sd"] / seeds**0.5
-    return "helps" if effect["mean"] > margin else "hurts" if effect["mean"] < -margin else "within noise"
 
 
 def _speed_tables(speed: dict) -> list[str]:
