@@ -98,3 +98,13 @@ def test_effect_verdict_weighs_the_mean_against_two_standard_errors(per_seed, ve
 
     sd = statistics.stdev(per_seed) if len(per_seed) > 1 else 0.0
     assert bench.effect_verdict({"mean": statistics.mean(per_seed), "sd": sd, "per_seed": per_seed}) == verdict
+
+
+def test_the_committed_record_covers_the_series_within_budget():
+    """Notebook 00 displays the recorded run times; here they must cover every notebook and fit its budget."""
+    rows = {row["notebook"]: row for row in json.loads(bench.RECORD.read_text())["notebooks"]}
+    series = sorted(path.stem for path in (bench.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    assert sorted(rows) == series, "run `make bench BENCH_ARGS=\"--only notebooks\"`"
+    for name, row in rows.items():
+        assert row["budget_s"] == bench.BUDGETS_S.get(name[:2], bench.DEFAULT_BUDGET_S), f"{name}: stale budget"
+        assert row["seconds"] <= row["budget_s"], f"{name} ran {row['seconds']} s, over its {row['budget_s']} s budget"
