@@ -16,7 +16,6 @@ import contextlib
 import json
 import os
 import re
-import signal
 import socket
 import subprocess
 import sys
@@ -29,6 +28,7 @@ import nbformat
 import pytest
 
 from tests.conftest import REPO
+from tests.processes import stop_process_group
 
 NOTEBOOK = REPO / "notebooks" / "06_latent_space_explorer.ipynb"
 ARTIFACTS = REPO / "test-artifacts"
@@ -112,12 +112,7 @@ def _stop(server: subprocess.Popen, base_url: str, token: str) -> None:
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGTERM)
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(server.pid, signal.SIGKILL)
-                server.wait(timeout=10)
+            stop_process_group(server)
 
 
 @pytest.fixture

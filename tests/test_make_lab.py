@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import re
-import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
+
+from tests.processes import stop_process_group
 
 REPO = Path(__file__).resolve().parents[1]
 STAMP = ".venv/.installed"
@@ -78,10 +79,5 @@ def test_make_lab_really_starts_for_the_current_user(tmp_path):
         log = "".join(output)
         assert re.search(rf"http://(localhost|127\.0\.0\.1):{port}/lab\?token=\w+", log), log
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=5)
+        stop_process_group(process, timeout=15)
         process.stdout.close()
