@@ -66,6 +66,13 @@ _INSPECT_JS = """async () => {
       rawMath.push(text.trim().slice(0, 120));
     }
   }
+  const column = article.getBoundingClientRect();
+  const scrolls = el => { for (let e = el; e && e !== article.parentElement; e = e.parentElement) {
+    if (['auto', 'scroll'].includes(getComputedStyle(e).overflowX)) return true; } return false; };
+  const clipped = [...article.querySelectorAll('mjx-container[display="true"], pre')].filter(el => {
+    const box = el.getBoundingClientRect();
+    return box.width > 0 && !scrolls(el) && (box.right > column.right + 1 || el.scrollWidth > el.clientWidth + 1);
+  }).map(el => (el.innerText || el.textContent).trim().slice(0, 80));
   const link = selector => { const a = document.querySelector(selector); return a ? a.href : null; };
   return {
     title: document.title,
@@ -82,7 +89,7 @@ _INSPECT_JS = """async () => {
     dangerBars: document.querySelectorAll('.progress-bar-danger, .bg-danger').length,
     unfinishedBars: [...document.querySelectorAll('.output, .cell_output')].flatMap(o => o.innerText.split(/[\\r\\n]/))
       .filter(line => /(^|\\s)(\\d{1,2})%\\|/.test(line)).map(line => line.trim().slice(0, 120)),
-    prev: link('a.left-prev'), next: link('a.right-next'),
+    prev: link('a.left-prev'), next: link('a.right-next'), clipped,
   };
 }"""
 
@@ -169,6 +176,12 @@ def test_math_is_typeset_and_no_raw_tex_is_left(visits):
     for path in series_order()[2:]:  # every notebook writes math
         if path.startswith("notebooks/"):
             assert visits[path][0]["mathTypeset"] > 0, f"{path}: no formula was typeset by MathJax"
+
+
+def test_wide_formulas_and_code_scroll_instead_of_being_cut_off(visits):
+    """A display formula or code line wider than the text column must sit in a horizontal scroller."""
+    clipped = {path: seen["clipped"] for path, (seen, _) in visits.items() if seen["clipped"]}
+    assert not clipped, f"content wider than the column and not scrollable: {clipped}"
 
 
 def test_every_image_loaded_and_has_alt_text(visits):
