@@ -99,7 +99,7 @@ def test_the_site_serves_the_data_of_the_shipped_weights(built_book):
 
 
 @pytest.mark.browser
-def test_sliders_and_map_clicks_draw_sigmoid_g_z_from_file_url(built_book, book_browser, decoder):
+def test_sliders_and_map_clicks_and_drags_draw_sigmoid_g_z_from_file_url(built_book, book_browser, decoder):
     visit = Visit(book_browser, built_book.as_uri() + "/", _page(built_book, PAGES["explorer"]).as_uri())
     page, seen = visit.page, []
     try:
@@ -140,6 +140,20 @@ def test_sliders_and_map_clicks_draw_sigmoid_g_z_from_file_url(built_book, book_
             readouts = page.locator("#latent-explorer output").all_text_contents()
             assert [float(text) for text in readouts] == pytest.approx(z, abs=0.006), "sliders did not follow"
             seen.append(z)
+        start, end = [-1.5, -1.0], [1.0, 1.2]  # press on the map, drag with the button down, release
+        (x0, y0), (x1, y1) = (page.evaluate(f"window.latentExplorer.toPixel({z[0]}, {z[1]})") for z in (start, end))
+        map_box, drawn_before = the_map.bounding_box(), page.evaluate("window.latentExplorer.state.draws")
+        page.mouse.move(map_box["x"] + x0, map_box["y"] + y0)
+        page.mouse.down()
+        page.mouse.move(map_box["x"] + x1, map_box["y"] + y1, steps=DRAG_STEPS)
+        page.mouse.up()
+        z = _assert_matches_python(visit, decoder, f"a drag on the map from {start} to {end}")
+        assert np.abs(z - end).max() <= 0.05, f"dragging on the map to {end} moved z to {z}"
+        drags = page.evaluate("window.latentExplorer.state.draws") - drawn_before
+        assert drags >= DRAG_STEPS // 2, f"a {DRAG_STEPS}-step drag on the map redrew the digit only {drags} times"
+        page.mouse.move(map_box["x"] + x0, map_box["y"] + y0)  # button up: moving over the map changes nothing
+        assert np.abs(_assert_matches_python(visit, decoder, "a move after the release") - z).max() == 0
+        seen.append(z)
         assert len({tuple(z) for z in seen}) == len(seen), f"some moves did not move z: {seen}"
         for z in seen:  # before rounding to grey levels, the page's forward pass is torch's to float32 precision
             in_page = np.array(page.evaluate(f"window.latentExplorer.decode([{z[0]}, {z[1]}])"))

@@ -3,7 +3,7 @@
  *
  * The data come from `python -m helpers.export <folder>`, which writes explorer-data.js beside this file: the
  * decoder g of the shipped `vae-mnist-z2` VAE (its Linear layers as float16, SiLU between them), the codes μ(x) of
- * the 1,000 bundled test digits and their labels. Moving a slider (or clicking the map) decodes
+ * the 1,000 bundled test digits and their labels. Moving a slider (or clicking or dragging on the map) decodes
  *
  *     image = sigmoid(g(z)),  g(z) = W3 · silu(W2 · silu(W1 · z + b1) + b2) + b3,  silu(a) = a · sigmoid(a)
  *
@@ -118,7 +118,7 @@
     ]);
     var mapFigure = element("figure", { class: "lx-map-figure" }, [
       map, element("figcaption", {}, ["μ(x) of the " + count + " test digits, coloured by label; " +
-        "the cross is z. Click to move z."]), legend(data.colors),
+        "the cross is z. Click or drag to move z."]), legend(data.colors),
     ]);
     mount.replaceChildren(element("div", { class: "lx-body" }, [controls, mapFigure]));
     mount.classList.add("latent-explorer");
@@ -245,12 +245,23 @@
     ui.sliders.forEach(function (s) {
       s.input.addEventListener("input", function (event) { timed(event, function () {}); });
     });
-    ui.map.addEventListener("click", function (event) {
+    // Press on the map to move z there, keep the button down and drag to move it along (mouse, pen or touch).
+    function moveToPointer(event) {
       timed(event, function () {
         var z = scale.toLatent(event.offsetX, event.offsetY); // CSS pixels from the canvas's top-left corner
         ui.sliders[0].input.value = z[0]; // the range input clamps to [−limit, limit] and snaps to the step
         ui.sliders[1].input.value = z[1];
       });
+    }
+    var dragging = false;
+    ui.map.addEventListener("pointerdown", function (event) {
+      dragging = true;
+      ui.map.setPointerCapture(event.pointerId); // keep receiving moves when the pointer leaves the map
+      moveToPointer(event);
+    });
+    ui.map.addEventListener("pointermove", function (event) { if (dragging) moveToPointer(event); });
+    ["pointerup", "pointercancel"].forEach(function (type) {
+      ui.map.addEventListener(type, function () { dragging = false; });
     });
     draw();
     window.latentExplorer = {
@@ -274,8 +285,8 @@
     mount = element("div", { id: "latent-explorer" });
     var intro = element("p", { class: "lx-intro" }, ["Live explorer, computed in your browser with no kernel: " +
       "the decoder of the shipped vae-mnist-z2 model (helpers/weights/vae-mnist-z2.pt, exported by " +
-      "python -m helpers.export), the same one this notebook loads and decodes below. Drag z₁ and z₂ or click " +
-      "the map."]);
+      "python -m helpers.export), the same one this notebook loads and decodes below. Drag z₁ and z₂, or click " +
+      "or drag on the map."]);
     var section = element("div", { class: "lx-embedded" }, [intro, mount]);
     heading.after(section);
     return mount;
