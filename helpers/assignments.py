@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 __all__ = ["find_exercises", "tag_notebook", "tag", "course_notebook", "lay_out_course", "build", "grade",
@@ -347,8 +347,8 @@ def _flags_of(tree: ast.AST, forbidden: frozenset) -> set[str]:
         names = _names_in(node)
         if names & forbidden:
             found.add("calls " + "/".join(sorted(names & forbidden)))
+        modules = _modules_in(node)
         for rule in _RULES:
-            modules = _modules_in(node)
             if (isinstance(node, (ast.Name, ast.FunctionDef)) and names & rule.names) or \
                     (isinstance(node, ast.Attribute) and node.attr in rule.attributes) or \
                     any(m.startswith(rule.modules) for m in modules):
@@ -417,7 +417,6 @@ class Submission:
     student: str
     assignment: str
     content: bytes
-    row: dict = field(default_factory=dict)
 
 
 def find_submissions(folder: Path, assignments: set[str]) -> tuple[list[Submission], list[str]]:
@@ -554,7 +553,6 @@ class _Run:
     """How every submission of one `grade` call is run."""
 
     snapshot: _Snapshot
-    sources: dict[str, dict]
     releases: dict[str, dict]
     per_assignment: dict[str, list[str]]
     base: Path
@@ -692,7 +690,7 @@ def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: in
         course = lay_out_course(base / "build", needed)
         generate(course, list(needed))
         releases = {a: _read(course / "release" / a / f"{a}{SUFFIX}.ipynb") for a in needed}
-        run = _Run(_Snapshot(helpers_dir or HELPERS, course), sources, releases, per_assignment, base,
+        run = _Run(_Snapshot(helpers_dir or HELPERS, course), releases, per_assignment, base,
                    sandbox_command(), cell_timeout, notebook_timeout)
         shutil.rmtree(course)
         (base / "jobs").mkdir()

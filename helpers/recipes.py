@@ -23,6 +23,7 @@ import torch
 
 from helpers import seed_everything
 from helpers.data import dynamic_binarize, load_mnist, static_binarize, train_valid_split
+from helpers.models import _ACTIVATIONS as _MODEL_ACTIVATIONS
 from helpers.models import VAE
 from helpers.objectives import bernoulli_log_prob, elbo, iwae_bound, kl_normal
 from helpers.training import LR_SCHEDULES, evaluate, fit
@@ -30,7 +31,7 @@ from helpers.training import LR_SCHEDULES, evaluate, fit
 __all__ = ["Recipe", "OURS", "OURS_2D", "REFERENCE", "RECIPES", "TrainedVAE", "train_vae", "test_elbo", "test_iwae",
            "fit_options", "scored_run", "summarize", "compare_recipes", "effect_verdict"]
 
-ACTIVATIONS = ("elu", "gelu", "relu", "silu", "tanh")  # those of helpers.models.mlp
+ACTIVATIONS = tuple(sorted(_MODEL_ACTIVATIONS))  # those helpers.models.mlp builds
 MAX_VALID = 2000  # at most half of the 4,000 training digits held out
 MAX_SHIFT = 4  # pixels; more moves strokes off the 28×28 frame
 VALID_SEED_OFFSET = 10_000  # the validation digits get their own fixed binarization

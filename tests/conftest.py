@@ -28,20 +28,18 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from tests.processes import cores  # noqa: E402
+
 torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 MAX_WORKERS = 4  # each worker's notebooks hold ~1 GB; more workers than this gain little on a laptop
 
 
-def _cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-
-
 @pytest.hookimpl(optionalhook=True)  # known only when pytest-xdist is loaded (`-p no:xdist` turns it off)
 def pytest_xdist_auto_num_workers(config) -> int:
     """`-n auto` (pyproject addopts): one pytest-xdist worker per core, at most MAX_WORKERS."""
-    return max(1, min(_cores(), MAX_WORKERS))
+    return max(1, min(cores(), MAX_WORKERS))
 
 
 def _share_cores_between_workers() -> None:
@@ -52,7 +50,7 @@ def _share_cores_between_workers() -> None:
     """
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
-        threads = str(max(1, _cores() // workers))
+        threads = str(max(1, cores() // workers))
         for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(name, threads)
 

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ import torch
 
 from helpers import data
 from helpers.data import MnistDownloadError, load_mnist
+from tests.processes import QuietServer
 
 N_TRAIN, N_TEST = 100, 50
 IMAGES, LABELS = "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"
@@ -166,7 +167,7 @@ class _MirrorHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
 
-class _MirrorServer(ThreadingHTTPServer):
+class _MirrorServer(QuietServer):  # the deadline and size tests hang up on purpose
     daemon_threads = True
 
     def __init__(self, files: dict[str, bytes]):
@@ -180,11 +181,6 @@ class _MirrorServer(ThreadingHTTPServer):
 
     def url(self, mode: str) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/{mode}/"
-
-    def handle_error(self, request, client_address) -> None:
-        """A client that hangs up (the deadline and size tests do, on purpose) is not an error worth printing."""
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
 
     def stop(self) -> None:
         self.release.set()

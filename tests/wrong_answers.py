@@ -15,6 +15,8 @@ import io
 import sys
 from pathlib import Path
 
+from tests.readme_block import read_block, write_block
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 BEGIN, END = "<!-- wrong-answers:begin -->", "<!-- wrong-answers:end -->"
 MODULES = ("test_checks_nb01", "test_checks_nb02", "test_checks_nb03", "test_checks_nb04", "test_checks_nb05",
@@ -56,14 +58,11 @@ def markdown(table: dict[str, tuple[int, int, int]]) -> str:
 
 
 def readme_block() -> str:
-    text = README.read_text(encoding="utf-8")
-    return text.split(BEGIN, 1)[1].split(END, 1)[0].strip() if BEGIN in text else ""
+    return read_block(README, BEGIN, END)
 
 
 def write_readme(block: str) -> None:
-    text = README.read_text(encoding="utf-8")
-    head, rest = text.split(BEGIN, 1)
-    README.write_text(f"{head}{BEGIN}\n{block}\n{END}{rest.split(END, 1)[1]}", encoding="utf-8")
+    write_block(README, BEGIN, END, block)
 
 
 if __name__ == "__main__":

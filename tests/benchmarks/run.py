@@ -26,10 +26,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from helpers.recipes import effect_verdict
+from helpers.recipes import BENCH_RECORD, effect_verdict
+from tests.processes import cores
+from tests.readme_block import read_block, write_block
 
 ROOT = Path(__file__).resolve().parents[2]
-RECORD = Path(__file__).resolve().parent / "results.json"
+RECORD = BENCH_RECORD  # tests/benchmarks/results.json
 README = ROOT / "README.md"
 README_BEGIN = "<!-- bench record: written by `make bench` from tests/benchmarks/results.json, do not edit -->"
 README_END = "<!-- end of bench record -->"
@@ -287,16 +289,12 @@ def readme_section(record: dict) -> str:
 
 def readme_block(readme: Path = README) -> str:
     """What README holds between its bench markers ('' when it has none)."""
-    text = readme.read_text(encoding="utf-8")
-    return text.split(README_BEGIN, 1)[1].split(README_END, 1)[0].strip() if README_BEGIN in text else ""
+    return read_block(readme, README_BEGIN, README_END)
 
 
 def write_readme(record: dict, readme: Path = README) -> None:
     """Replace README's bench block with the record's tables, so prose never retypes a measured number."""
-    text = readme.read_text(encoding="utf-8")
-    head, rest = text.split(README_BEGIN, 1)
-    readme.write_text(f"{head}{README_BEGIN}\n{readme_section(record)}\n{README_END}{rest.split(README_END, 1)[1]}",
-                      encoding="utf-8")
+    write_block(readme, README_BEGIN, README_END, readme_section(record))
 
 
 def measure(sections: list[str], args: argparse.Namespace) -> dict:
@@ -364,14 +362,14 @@ def write_reports(record: dict, path: Path) -> str:
 
 
 def _machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {_cores()} cores, {platform.system()} {platform.release()}"
+    return f"{platform.processor() or platform.machine()}, {cores()} cores, {platform.system()} {platform.release()}"
 
 
 def _busy() -> bool:
     """True when the 1-minute load average exceeds the cores available: timings and budgeted runs are then slowed."""
     import os
 
-    return hasattr(os, "getloadavg") and os.getloadavg()[0] > _cores()
+    return hasattr(os, "getloadavg") and os.getloadavg()[0] > cores()
 
 
 def _load() -> str:
@@ -379,12 +377,6 @@ def _load() -> str:
     import os
 
     return f"load average {os.getloadavg()[0]:.1f}" if hasattr(os, "getloadavg") else "load unknown"
-
-
-def _cores() -> int:
-    import os
-
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 if __name__ == "__main__":
