@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: lab test lint figures assignments grade bench setup clean-cache book
+.PHONY: lab test test-portable lint figures assignments grade bench setup clean-cache book
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: $(STAMP)
 
 test: lint
 	$(PY) -m pytest
+
+# Every notebook and the figure tests under other float kernels and thread counts; fails when a claim's margin is
+# under 3x its spread between them (README: Portability). `.ci/run` runs it after `make test`.
+test-portable: $(STAMP)
+	$(PY) -m tests.portability.run
 
 figures: $(STAMP)
 	$(PY) -m helpers.figures

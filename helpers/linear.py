@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["PCA", "pca", "pca_encode", "pca_decode", "pca_reconstruct", "principal_angles", "nmf"]
+__all__ = ["PCA", "pca", "component_signs", "pca_encode", "pca_decode", "pca_reconstruct", "principal_angles", "nmf"]
 
 
 class PCA(NamedTuple):
@@ -52,9 +52,22 @@ def pca(x, m: int) -> PCA:
     mean = x.mean(axis=0)
     _, singular_values, vt = np.linalg.svd(x - mean, full_matrices=False)
     components = vt[:m]
+    return PCA(mean, components * component_signs(components)[:, None], singular_values)
+
+
+def component_signs(components) -> np.ndarray:
+    """±1 per row of `components` (m, n): the sign that makes the row's largest-magnitude entry positive.
+
+    An SVD or an eigensolver may return any direction v as −v, and which one it returns changes with the CPU's
+    float kernels. Multiplying each row by its sign fixes the convention, so figures and printed numbers do not flip.
+    (A row whose two largest entries have equal magnitude and opposite signs has no such sign; the first wins.)
+    """
+    components = _as_matrix("components", components)
     peak = np.abs(components).argmax(axis=1)
-    components = components * np.sign(components[np.arange(m), peak])[:, None]
-    return PCA(mean, components, singular_values)
+    signs = np.sign(components[np.arange(len(components)), peak])
+    if (signs == 0).any():
+        raise ValueError("components must not hold an all-zero row (a direction has a non-zero entry)")
+    return signs
 
 
 def _check_fit(x: np.ndarray, mean, components) -> tuple[np.ndarray, np.ndarray]:

@@ -390,8 +390,10 @@ def ppca_fit(x: torch.Tensor, m: int) -> PPCA:
     cov = (x64 - mu).T @ (x64 - mu) / len(x64)
     eigenvalues, eigenvectors = torch.linalg.eigh(cov)
     eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
+    top = eigenvectors[:, :m]
+    top = top * top.gather(0, top.abs().argmax(0, keepdim=True)).sign()  # largest entry positive: same W on any CPU
     sigma2 = float(eigenvalues[m:].clamp_min(0).mean())
-    W = eigenvectors[:, :m] * (eigenvalues[:m] - sigma2).clamp_min(0).sqrt()
+    W = top * (eigenvalues[:m] - sigma2).clamp_min(0).sqrt()
     return PPCA(W.to(x.dtype), mu.to(x.dtype), sigma2)
 
 

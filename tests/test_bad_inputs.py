@@ -345,6 +345,8 @@ bad(linear.pca, lambda: linear.pca(np.ones((4, 3)), m=4), ValueError, "m")
 bad(linear.pca, lambda: linear.pca(np.array([[1.0, NAN], [0.0, 1.0]]), m=1), ValueError, "x", label="nan")
 bad(linear.PCA, lambda: linear.pca_encode(np.ones((2, 3)), np.zeros(3), np.ones((1, 4))), ValueError,
     "components", label="a result record: the functions that take it apart are checked")
+bad(linear.component_signs, lambda: linear.component_signs(np.zeros((2, 3))), ValueError, "components", "zero")
+bad(linear.component_signs, lambda: linear.component_signs([[1.0, NAN]]), ValueError, "components", label="nan")
 bad(linear.pca_encode, lambda: linear.pca_encode(np.ones((2, 3)), np.zeros(2), np.ones((1, 3))), ValueError, "mean")
 bad(linear.pca_decode, lambda: linear.pca_decode(np.ones((2, 2)), np.zeros(3), np.ones((1, 3))), ValueError, "z")
 bad(linear.pca_reconstruct, lambda: linear.pca_reconstruct("x", np.zeros(3), np.ones((1, 3))), TypeError, "x")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers.linear import PCA, nmf, pca, pca_decode, pca_encode, pca_reconstruct, principal_angles
+from helpers.linear import PCA, component_signs, nmf, pca, pca_decode, pca_encode, pca_reconstruct, principal_angles
 
 
 @pytest.fixture
@@ -34,6 +34,16 @@ def test_pca_sign_convention_makes_the_largest_entry_positive(data):
     peaks = components[np.arange(4), np.abs(components).argmax(axis=1)]
     assert np.all(peaks > 0)
     np.testing.assert_allclose(pca(-data, 4).components, components, atol=1e-10)
+
+
+def test_component_signs_undo_any_flip_an_svd_may_return(data):
+    vt = np.linalg.svd(data - data.mean(axis=0), full_matrices=False)[2]
+    flips = np.array([1.0, -1.0, -1.0, 1.0, -1.0, 1.0])
+    for rows in (vt, flips[:, None] * vt):
+        fixed = rows * component_signs(rows)[:, None]
+        np.testing.assert_array_equal(fixed, vt * component_signs(vt)[:, None])
+        assert np.all(fixed[np.arange(6), np.abs(fixed).argmax(axis=1)] > 0)
+    assert set(component_signs(vt)) <= {-1.0, 1.0}
 
 
 def test_eckart_young_the_error_is_the_discarded_squared_singular_values(data):

@@ -250,6 +250,15 @@ def test_ppca_fit_recovers_the_model(ppca):
     assert torch.allclose(fitted.mu, ppca.mu, atol=0.05)
 
 
+def test_ppca_fit_fixes_the_sign_of_each_column(ppca):
+    x, _ = vm.sample_ppca(2_000, ppca, seed=5)
+    fitted = vm.ppca_fit(x, 2)
+    peaks = fitted.W.gather(0, fitted.W.abs().argmax(0, keepdim=True))
+    assert (peaks > 0).all(), "an eigensolver's arbitrary sign must not reach W"
+    mirrored = vm.ppca_fit(2 * x.mean(0) - x, 2)  # the same cloud reflected: the eigenvectors may come back negated
+    assert torch.allclose(mirrored.W, fitted.W, atol=1e-8)
+
+
 def test_ppca_validation(ppca):
     with pytest.raises(ValueError, match="W must have shape"):
         vm.PPCA(torch.zeros(3, 2, dtype=torch.float64), torch.zeros(4, dtype=torch.float64), 1.0)
