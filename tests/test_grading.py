@@ -129,6 +129,7 @@ def fabricate(folder: Path, repo_helpers: Path) -> dict[str, Path]:
         "g_saved_then_loop": insert_before(with_saved_verdicts(student, main), "answer-2_1", "while True:\n    pass"),
         "h_cheater": cheater,
     }
+    notebooks.update(accidents(student, solved))
     paths = {}
     for name, nb in notebooks.items():
         (folder / name).mkdir(parents=True)
@@ -136,6 +137,37 @@ def fabricate(folder: Path, repo_helpers: Path) -> dict[str, Path]:
         paths[name].write_text(json.dumps(nb), encoding="utf-8")
     (folder / "c_solved" / "notes.ipynb").write_text("{}")  # not an assignment: skipped, no row
     return paths
+
+
+def accidents(student: dict, solved: dict) -> dict[str, dict]:
+    """What students break without meaning to (issue 26): two solved notebooks and an unsolved one, damaged."""
+    copies = copy.deepcopy(solved)  # a check cell pasted further down, an answer copied to the top, nbformat 4.4
+    copies["cells"].insert(index_of(copies, "check-2_1") + 3, copy.deepcopy(copies["cells"][index_of(copies,
+                                                                                                  "check-2_1")]))
+    copies["cells"].insert(1, copy.deepcopy(copies["cells"][index_of(copies, "answer-2_1")]))
+    copies["nbformat_minor"] = 4
+    for cell in copies["cells"]:
+        cell.pop("id", None)
+    moved = copy.deepcopy(solved)  # an answer split in two, another turned Markdown, a check moved above its answer
+    split_in_two(moved, "answer-2_2")
+    moved["cells"][index_of(moved, "answer-2_1")]["cell_type"] = "markdown"
+    check = moved["cells"].pop(index_of(moved, "check-2_2"))
+    moved["cells"].insert(index_of(moved, "answer-2_2"), check)
+    unsolved = copy.deepcopy(student)
+    unsolved["cells"].insert(index_of(unsolved, "check-2_1"), copy.deepcopy(unsolved["cells"][index_of(unsolved,
+                                                                                                      "check-2_1")]))
+    split_in_two(unsolved, "answer-2_2")
+    return {"i_accident_copies": copies, "j_accident_split_moved": moved, "k_accident_unsolved": unsolved}
+
+
+def split_in_two(nb: dict, wanted: str) -> None:
+    """JupyterLab's split cell: both halves keep the cell's metadata (so its nbgrader grade id)."""
+    at = index_of(nb, wanted)
+    lines = "".join(nb["cells"][at]["source"]).split("\n")
+    first, second = copy.deepcopy(nb["cells"][at]), nb["cells"][at]
+    first["source"], second["source"] = "\n".join(lines[:2]), "\n".join(lines[2:])
+    first["id"] = f"{first.get('id', 'cell')}-split"
+    nb["cells"].insert(at, first)
 
 
 @pytest.fixture(scope="session")
@@ -164,7 +196,7 @@ def test_the_csv_has_one_row_per_student_and_the_columns_of_the_source(graded):
     assert header == ["student", "assignment", *exercises, "score", "max_score", "reason", "flags"]
     assert "9.9" not in header and len(exercises) == 13
     assert sorted(table) == ["a_attacker", "c_solved", "d_partial_deleted", "f_saved_then_exit", "g_saved_then_loop",
-                             "h_cheater"]
+                             "h_cheater", "i_accident_copies", "j_accident_split_moved", "k_accident_unsolved"]
     assert all(row["max_score"] == "2" and row["assignment"] == ASSIGNMENT for row in table.values())
 
 
@@ -204,6 +236,21 @@ def test_a_submission_cannot_change_another_ones_grade(graded):
         assert table[victim]["2.2"] == "0", "patching helpers/checks on disk must not help the others"
     assert "files, processes or environment" in table["a_attacker"]["flags"]
     assert scores(table["a_attacker"]) == ("0", "0", "0")
+
+
+def test_accidents_are_repaired_solved_work_keeps_full_marks_and_unsolved_gets_none(graded):
+    _, table, _, _ = graded
+    for name in ("i_accident_copies", "j_accident_split_moved"):
+        row = table[name]
+        assert scores(row) == ("1", "1", "2"), f"{name}: {row['reason']}"
+        assert "repaired:" in row["reason"] and "traceback" not in row["reason"] and row["flags"] == ""
+    assert "check-2_1 was there 2 times" in table["i_accident_copies"]["reason"]
+    assert "answer-2_1 was there 2 times" in table["i_accident_copies"]["reason"]
+    assert "renewed" in table["i_accident_copies"]["reason"]
+    reason = table["j_accident_split_moved"]["reason"]
+    assert "joined" in reason and "was markdown" in reason and "moved" in reason
+    assert scores(table["k_accident_unsolved"]) == ("0", "0", "0"), "repairs must not earn an unsolved notebook points"
+    assert "repaired:" in table["k_accident_unsolved"]["reason"]
 
 
 def test_a_second_run_resumes_from_the_csv(graded, tmp_path):
