@@ -40,6 +40,9 @@ EXPLORER_AFTER = "notebooks/06_latent_space_explorer"
 BOOK_PAGES = ["reading_map.md", f"{EXPLORER_PAGE}.md"]  # the book's own pages, staged when present
 WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+HIDDEN_TESTS = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[^\n]*\n?", re.DOTALL | re.MULTILINE)
+SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*", re.DOTALL | re.MULTILINE)
+NBVAL_MARKER = "# NBVAL_CHECK_OUTPUT"
 MATH = re.compile(r"\$\$.+?\$\$|\$(?:[^$\\]|\\.)+?\$", re.DOTALL)  # $$…$$ or $…$, left to right, in pairs
 
 # What the site serves from node_modules: (source under node_modules, target under <out>/vendor).
@@ -129,15 +132,47 @@ def _without_orphan_widgets(outputs: list[dict], saved_models: set[str]) -> list
     return outputs
 
 
+def _hidden_tests_removed(cell: dict) -> dict:
+    """A check cell as students see it: no hidden-test calls (their seeds), no test markers, no verdict on them."""
+    source = HIDDEN_TESTS.sub("", "".join(cell["source"]))
+    cell["source"] = "\n".join(line for line in source.split("\n") if line.strip() != NBVAL_MARKER).strip("\n")
+    for output in cell.get("outputs", []):
+        if output.get("output_type") == "stream":
+            text = "".join(output["text"]).split("\n")
+            output["text"] = "\n".join(line for line in text if "hidden tests" not in line)
+    cell["outputs"] = [o for o in cell.get("outputs", []) if o.get("output_type") != "stream" or o["text"].strip()]
+    return cell
+
+
+def _solution_folded(cell: dict) -> list[dict]:
+    """An exercise cell as students get it (the solution replaced by the stub), then the solution in a closed block."""
+    source = "".join(cell["source"])
+    solution = "\n".join(line for line in source.split("\n") if "### BEGIN SOLUTION" not in line
+                         and "### END SOLUTION" not in line)
+    cell["source"] = SOLUTION.sub(lambda m: f"{m.group(1)}raise NotImplementedError()", source)
+    folded = {"cell_type": "markdown", "metadata": {}, "id": f"{cell.get('id', 'cell')}-solution",
+              "source": f"<details>\n<summary>Show a solution</summary>\n\n```python\n{solution}\n```\n\n</details>"}
+    return [cell, folded]
+
+
 def stage_notebook(notebook: Path, target: Path) -> None:
-    """Copy a committed notebook for rendering, adapted to MyST where it reads Jupyter's conventions differently."""
+    """Copy a committed notebook for rendering, adapted to MyST where it reads Jupyter's conventions differently,
+    and as a student's book: exercises show their stub with the solution in a closed block after them, check cells
+    show no hidden tests (nor their seeds), and no test or grading marker is left."""
     content = json.loads(notebook.read_text(encoding="utf-8"))
     state = content["metadata"].get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {})
+    cells = []
     for cell in content["cells"]:
         if cell["cell_type"] == "markdown":
             cell["source"] = _one_line_math("".join(cell["source"]))
         elif cell["cell_type"] == "code":
             cell["outputs"] = _without_orphan_widgets(cell["outputs"], set(state))
+            if "### BEGIN SOLUTION" in "".join(cell["source"]):
+                cells += _solution_folded(cell)
+                continue
+            cell = _hidden_tests_removed(cell)
+        cells.append(cell)
+    content["cells"] = cells
     target.write_text(json.dumps(content), encoding="utf-8")
 
 

@@ -133,6 +133,25 @@ def test_the_site_holds_the_series_and_nothing_else(built_book):
     assert pages - NAVIGATION_PAGES == set(series_order()), "the book's pages differ from the series"
 
 
+def test_no_page_shows_a_solution_outside_a_closed_block_or_a_hidden_test(built_book):
+    from helpers.assignments import find_exercises
+    from tests.test_book_build import hidden_seeds
+
+    for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        main = json.loads(notebook.read_text(encoding="utf-8"))
+        html = (built_book / "notebooks" / f"{notebook.stem}.html").read_text(encoding="utf-8")
+        for marker in ("BEGIN SOLUTION", "HIDDEN TESTS", "NBVAL_CHECK_OUTPUT", *hidden_seeds(main)):
+            assert marker not in html, f"{notebook.stem}.html shows '{marker}'"
+        blocks = re.findall(r"<details>\s*<summary>Show a solution</summary>(.*?)</details>", html, re.DOTALL)
+        assert len(blocks) == len(find_exercises(main)), f"{notebook.stem}: one closed solution block per exercise"
+        outside = re.sub(r"<details>.*?</details>", "", html, flags=re.DOTALL)
+        assert outside.count("NotImplementedError") >= len(blocks), "each exercise shows its stub"
+        for block in blocks:  # a solution's code lines appear only inside its block
+            code = re.sub(r"<[^>]+>", "", block)
+            body = [line.strip() for line in code.splitlines() if line.strip().startswith("return ")]
+            assert all(line not in re.sub(r"<[^>]+>", "", outside) for line in body), f"{notebook.stem}: {body}"
+
+
 def _loads(page: str, scripts: list[str], site_path: str) -> bool:
     """Whether one of the page's <script src> resolves to `site_path` (both relative to the site's root)."""
     folder = posixpath.dirname(page)

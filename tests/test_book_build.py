@@ -3,8 +3,38 @@
 from __future__ import annotations
 
 import json
+import re
+
+import pytest
 
 from book import build
+from helpers import assignments
+from tests.conftest import REPO
+
+MAIN_NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def hidden_seeds(notebook: dict) -> set[str]:
+    """The seeds of a main notebook's hidden tests (what students must not see)."""
+    return {seed for cell in notebook["cells"] if "### BEGIN HIDDEN TESTS" in "".join(cell["source"])
+            for seed in re.findall(r"seed=(\d+)", "".join(cell["source"]))}
+
+
+@pytest.mark.parametrize("path", MAIN_NOTEBOOKS, ids=lambda p: p.stem[:2])
+def test_a_staged_page_is_a_students_page(path, tmp_path):
+    build.stage_notebook(path, tmp_path / path.name)
+    main, staged = json.loads(path.read_text()), json.loads((tmp_path / path.name).read_text())
+    text = json.dumps(staged)
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "HIDDEN TESTS", "NBVAL_CHECK_OUTPUT", "on the hidden tests"):
+        assert marker not in text, f"{path.name}: '{marker}' reaches the book"
+    for seed in hidden_seeds(main):
+        assert seed not in text, f"{path.name}: the hidden tests' seed {seed} reaches the book"
+    exercises = assignments.find_exercises(main)
+    folded = [c for c in staged["cells"] if c["cell_type"] == "markdown" and "Show a solution" in c["source"]]
+    assert len(folded) == len(exercises), "each exercise's solution sits in one closed block"
+    assert all(c["source"].startswith("<details>\n") and c["source"].endswith("</details>") for c in folded)
+    stubs = [c for c in staged["cells"] if c["cell_type"] == "code" and "raise NotImplementedError()" in c["source"]]
+    assert len(stubs) >= len(exercises)
 
 
 def test_multi_line_formulas_are_joined_and_everything_else_is_left_alone():
