@@ -256,6 +256,27 @@ def test_score_function_mistakes_are_named(answer, words, capsys):
     assert not RESULTS["4.2"].passed
 
 
+def in_float32(f, mu, sigma, eps):
+    mu32, sigma32, eps32 = mu.float(), sigma.float(), eps.float()
+    values = f(mu32 + sigma32 * eps32).unsqueeze(-1).float()
+    return values * eps32 / sigma32, values * (eps32**2 - 1) / sigma32
+
+
+def test_a_float32_answer_is_accepted_on_the_shown_and_the_hidden_inputs(capsys):
+    assert check_score_function_estimator(in_float32) and check_score_function_estimator(in_float32, seed=7)
+    assert "✅ Exercise 4.2" in capsys.readouterr().out
+
+
+def test_a_small_error_names_where_the_terms_differ_most(capsys):
+    def slightly_off(f, mu, sigma, eps):
+        g_mu, g_sigma = reference(f, mu, sigma, eps)
+        return g_mu, g_sigma * (1 + 1e-3)
+
+    assert not check_score_function_estimator(slightly_off)
+    out = capsys.readouterr().out
+    assert "largest difference" in out and "∂/∂σ term of sample" in out, out
+
+
 def test_a_biased_answer_without_a_known_mistake_still_fails(capsys):
     def off_by_a_bit(f, mu, sigma, eps):
         g_mu, g_sigma = reference(f, mu, sigma, eps)
