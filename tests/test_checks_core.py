@@ -77,8 +77,39 @@ def test_the_tested_copy_is_reported_as_not_allowed_even_under_another_name(caps
 
 
 def test_every_exercise_lists_what_its_answer_must_not_call():
-    assert set(FORBIDDEN) == {"1.1", "1.2", "3.1", "3.2", "3.3", "4.1", "4.2", "5.1", "5.2", "7.1", "7.2"}
+    assert set(FORBIDDEN) == {"1.1", "1.2", "2.1", "3.1", "3.2", "3.3", "4.1", "4.2", "5.1", "5.2", "7.1", "7.2"}
     assert all(label and target for rules in FORBIDDEN.values() for label, target in rules)
+
+
+def _kl_by_tested_copy(mu_q, logvar_q, mu_p, logvar_p):
+    from helpers.objectives import kl_normal
+
+    return kl_normal(mu_q, logvar_q, mu_p, logvar_p)
+
+
+def _elbo_by_private_reference(log_joint, mu_q, logvar_q, eps):
+    from helpers.checks.nb02 import _mc_elbo_variants
+
+    return _mc_elbo_variants(mu_q, logvar_q, eps)[0]
+
+
+def _iwae_by_private_reference(x, logits, z, mu, logvar):
+    from helpers.checks.nb05 import _iwae_reference
+
+    return _iwae_reference(x, logits, z, mu, logvar)
+
+
+@pytest.mark.parametrize(("check", "answer", "named"), [
+    ("check_kl_diag_gaussians", _kl_by_tested_copy, "helpers.objectives.kl_normal"),
+    ("check_mc_elbo", _elbo_by_private_reference, "the checks' own code"),
+    ("check_iwae_estimate", _iwae_by_private_reference, "the checks' own code"),
+])
+def test_an_answer_that_calls_a_tested_copy_is_refused_and_told_why(check, answer, named, capsys):
+    import helpers.checks
+
+    assert not getattr(helpers.checks, check)(answer)
+    out = capsys.readouterr().out
+    assert named in out and "is not allowed in this exercise" in out, out
 
 
 def test_numbers_that_print_alike_are_shown_by_their_difference():

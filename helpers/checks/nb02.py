@@ -7,9 +7,14 @@ import math
 import numpy as np
 import torch
 
+from helpers import objectives
 from helpers.checks.core import Failed, _to_array, assert_close, call_student, exercise
 
-__all__ = ["check_kl_diag_gaussians", "check_mc_elbo"]
+__all__ = ["check_kl_diag_gaussians", "check_mc_elbo", "FORBIDDEN"]
+
+FORBIDDEN = {
+    "2.1": [("helpers.objectives.kl_normal (the project's tested copy)", objectives.kl_normal)],
+}
 
 LOG_2PI = math.log(2 * math.pi)
 _NAN_HINT = ("your answer contains NaN: did you take the log or square root of a log-variance? "
@@ -72,7 +77,8 @@ def check_kl_diag_gaussians(student_fn, seed: int | None = None) -> None:
     """Compare with ½ Σ_d [logvar_p − logvar_q + (exp(logvar_q) + (μ_q − μ_p)²)/exp(logvar_p) − 1] on three cases."""
     for mu_q, logvar_q, mu_p, logvar_p in _kl_cases(seed):
         inputs = f"mu_q, logvar_q, mu_p, logvar_p of shape {tuple(mu_q.shape)}"
-        got = call_student(student_fn, mu_q.clone(), logvar_q.clone(), mu_p.clone(), logvar_p.clone())
+        got = call_student(student_fn, mu_q.clone(), logvar_q.clone(), mu_p.clone(), logvar_p.clone(),
+                           forbidden=FORBIDDEN["2.1"])
         mistakes = _kl_mistakes(mu_q, logvar_q, mu_p, logvar_p)
         expected = _kl_terms(mu_q, logvar_q, mu_p, logvar_p).sum(-1)
         if _to_array(got, "your answer").shape == tuple(expected.shape):
