@@ -643,10 +643,11 @@ def _merge_copies(nb: dict, handout: dict) -> list[str]:
             notes.append(f"the answer cell {grade_id} was there {len(where)} times (copy-paste or split): graded the "
                          f"last copy" + (", with the pieces next to it joined" if len(kept) < len(where) else ""))
         else:  # the teacher's cell: keep the copy that sits where the hand-out has it (else the last)
-            keep = next((i for i in where if _previous_id(cells, i, handout) == _previous_id(
-                list(handout.values()), list(handout).index(grade_id), handout)), where[-1])
+            in_handout = _previous_id(list(handout.values()), list(handout).index(grade_id), handout)
+            keep = next((i for i in where if _previous_id(cells, i, handout) == in_handout), where[-1])
             for i in where:
-                cells[i] = None if i != keep else cells[i]
+                if i != keep:
+                    cells[i] = None
             notes.append(f"the locked cell {grade_id} was there {len(where)} times (copy-paste): kept one")
         cells[:] = [c for c in cells if c is not None]
     return notes

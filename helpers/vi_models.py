@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import torch
 
+from helpers.linear import component_signs
+
 __all__ = [
     "NormalGamma",
     "sample_normal_data",
@@ -391,7 +393,7 @@ def ppca_fit(x: torch.Tensor, m: int) -> PPCA:
     eigenvalues, eigenvectors = torch.linalg.eigh(cov)
     eigenvalues, eigenvectors = eigenvalues.flip(0), eigenvectors.flip(1)
     top = eigenvectors[:, :m]
-    top = top * top.gather(0, top.abs().argmax(0, keepdim=True)).sign()  # largest entry positive: same W on any CPU
+    top = top * torch.from_numpy(component_signs(top.T))  # largest entry of each column positive: same W on any CPU
     sigma2 = float(eigenvalues[m:].clamp_min(0).mean())
     W = top * (eigenvalues[:m] - sigma2).clamp_min(0).sqrt()
     return PPCA(W.to(x.dtype), mu.to(x.dtype), sigma2)

@@ -28,6 +28,8 @@ from pathlib import Path
 
 from tests.portability.instrument import LOG_VARIABLE, cell_key
 from tests.portability.pytest_plugin import NATIVE_LOGS, log_stamp
+from tests.processes import cores
+from tests.readme_block import write_block
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -319,8 +321,6 @@ def render(record: dict) -> None:
                     for r in record["runs"])
         + f"\n\n## Kernel-dependent claims, smallest margin first\n\n{summary}\n\n{render_table(record)}\n",
         encoding="utf-8")
-    from tests.readme_block import write_block
-
     block = (f"Measured {record['date']} on {record['cpu']} ({record['wall_s']:.0f} s wall for the whole run).\n\n"
              f"{render_settings(record)}\n\n{summary} The {README_ROWS} closest to their thresholds "
              f"(all {counts['kernel_dependent']}: `tests/portability/margins.md`):\n\n"
@@ -354,14 +354,14 @@ def _cpu() -> str:
                      if line.startswith("model name"))
     except (OSError, StopIteration):
         model = platform.processor() or platform.machine()
-    return f"{model}, {os.cpu_count()} cores"
+    return f"{model}, {cores()} cores"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--record", action="store_true", help="rewrite record.json, margins.md and README's block")
     parser.add_argument("--render", action="store_true", help="rewrite margins.md and README's block from the record")
-    parser.add_argument("--jobs", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--jobs", type=int, default=cores(), help="notebooks run at once (default: one per core)")
     parser.add_argument("--only", help="comma-separated notebook numbers (e.g. 01,07), no figure tests; "
                         "a quick check while editing, never recorded")
     parser.add_argument("--execute", help=argparse.SUPPRESS)  # internal: one notebook in this process's setting
