@@ -24,7 +24,7 @@ lab: $(STAMP)
 	$(VENV)/bin/jupyter lab $(LAB_ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check helpers tests notebooks book
+	$(VENV)/bin/ruff check helpers tests notebooks book course tools
 
 test: lint
 	$(PY) -m pytest
@@ -35,18 +35,18 @@ test-portable: $(STAMP)
 	$(PY) -m tests.portability.run
 
 figures: $(STAMP)
-	$(PY) -m helpers.figures
+	$(PY) -m tools.figures
 
 # Student versions by nbgrader's generate_assignment, from the main notebooks' nbgrader metadata.
 assignments: $(STAMP)
-	$(PY) -m helpers.assignments build
+	$(PY) -m course build
 
 # Autograde with nbgrader: make grade SUBMISSIONS=dir [CSV=grades.csv] [JOBS=N] (dir/<student>/<NN_name>_assignment.ipynb)
 CSV ?= grades.csv
 JOBS ?= 1
 grade: $(STAMP)
 	@test -n "$(SUBMISSIONS)" || { echo "usage: make grade SUBMISSIONS=dir [CSV=grades.csv] [JOBS=N]"; exit 2; }
-	$(PY) -m helpers.assignments grade "$(SUBMISSIONS)" --csv "$(CSV)" --jobs $(JOBS)
+	$(PY) -m course grade "$(SUBMISSIONS)" --csv "$(CSV)" --jobs $(JOBS)
 
 # The book: build/book/ (open build/book/index.html). Creates .venv-book and book/node_modules the first time.
 book: $(STAMP)

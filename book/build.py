@@ -12,7 +12,7 @@ Then, every time:
 4. Jupyter Book renders it to HTML;
 5. the JavaScript the pages load is copied from node_modules into `<out>/vendor/` (nothing from a CDN at read time),
    the widget manager's font files next to the pages that show widgets, and the explorer's files into
-   `<out>/explorer/` with the data `python -m helpers.export` writes there.
+   `<out>/explorer/` with the data `python -m book.export` writes there.
 """
 
 from __future__ import annotations
@@ -223,12 +223,11 @@ def add_vendored_javascript(site: Path) -> None:
 
 
 def add_explorer(site: Path) -> None:
-    """Copy the in-browser explorer (book/explorer) and write its data with `python -m helpers.export`."""
+    """Copy the in-browser explorer (book/explorer) and write its data with `python -m book.export`."""
     if not (BOOK / "explorer").is_dir():
         return
     shutil.copytree(BOOK / "explorer", site / "explorer")
-    if (REPO / "helpers" / "export.py").is_file():
-        subprocess.run([sys.executable, "-m", "helpers.export", str(site / "explorer")], cwd=REPO, check=True)
+    subprocess.run([sys.executable, "-m", "book.export", str(site / "explorer")], cwd=REPO, check=True)
 
 
 def build(out: Path, blog_url: str | None = None) -> Path:

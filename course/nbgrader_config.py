@@ -1,6 +1,6 @@
 # nbgrader configuration of the vae-notes course (https://nbgrader.readthedocs.io).
 #
-# `python -m helpers.assignments course DIR` lays out a full nbgrader course folder from the main notebooks
+# `python -m course course DIR` lays out a full nbgrader course folder from the main notebooks
 # (source/<assignment>/<assignment>_assignment.ipynb + this file); `make assignments` and `make grade` build one in
 # a temporary folder and use it. A teacher on JupyterHub copies that folder to the course's home and keeps this file.
 c = get_config()  # noqa: F821 (nbgrader runs this file with get_config defined)

@@ -9,7 +9,7 @@ import re
 import nbformat
 import pytest
 
-from helpers import assignments
+from course import flags, layout, notebooks, tagging
 
 CHECK_CELL = "# NBVAL_CHECK_OUTPUT\ncheck_add(add)"
 SOLUTION = 'def add(a, b):\n    """a + b."""\n    ### BEGIN SOLUTION\n    return a + b\n    ### END SOLUTION'
@@ -38,7 +38,7 @@ def meta(cell: dict) -> dict:
 
 
 def test_tag_marks_solution_test_and_locked_cells():
-    tagged = assignments.tag_notebook(tiny_notebook("print('the end')"))
+    tagged = tagging.tag_notebook(tiny_notebook("print('the end')"))
     kinds = [(meta(c)["grade_id"].split("-")[0], meta(c)["solution"], meta(c)["grade"], meta(c)["locked"])
              for c in tagged["cells"]]
     assert kinds == [("cell", False, False, True), ("cell", False, False, True), ("cell", False, False, True),
@@ -47,54 +47,54 @@ def test_tag_marks_solution_test_and_locked_cells():
     assert meta(test)["grade_id"] == "check-9_1" and meta(test)["points"] == 1
     lines = test["source"].split("\n")
     assert lines[:4] == ["# NBVAL_CHECK_OUTPUT", "from helpers.checks import check_add", "", "check_add(add)"]
-    assert lines[4] == assignments.HIDDEN_BEGIN and re.fullmatch(r"check_add\(add, seed=\d{6}\)", lines[5])
+    assert lines[4] == notebooks.HIDDEN_BEGIN and re.fullmatch(r"check_add\(add, seed=\d{6}\)", lines[5])
     assert "check_add" not in tagged["cells"][1]["source"], "the test cell imports its check itself"
-    assert assignments.graded_exercises(tagged) == ["9.1"]
+    assert notebooks.graded_exercises(tagged) == ["9.1"]
 
 
 def test_tag_is_idempotent_and_keeps_the_hidden_seed():
-    once = assignments.tag_notebook(tiny_notebook())
-    assert assignments.tag_notebook(once) == once
-    assert assignments.tag_notebook(copy.deepcopy(once))["cells"][4]["source"] == once["cells"][4]["source"]
+    once = tagging.tag_notebook(tiny_notebook())
+    assert tagging.tag_notebook(once) == once
+    assert tagging.tag_notebook(copy.deepcopy(once))["cells"][4]["source"] == once["cells"][4]["source"]
 
 
 def test_tag_rejects_a_solution_without_heading_or_check():
     nb = tiny_notebook()
     del nb["cells"][2]
     with pytest.raises(ValueError, match="no `### Exercise N.M"):
-        assignments.tag_notebook(nb)
+        tagging.tag_notebook(nb)
     nb = tiny_notebook()
     del nb["cells"][4]
     with pytest.raises(ValueError, match="the last solution has no test cell"):
-        assignments.tag_notebook(nb)
+        tagging.tag_notebook(nb)
 
 
 def test_course_notebook_clears_outputs_and_nbval_markers_and_adds_a_locked_header():
-    course = assignments.course_notebook(assignments.tag_notebook(tiny_notebook()), "99_tiny.ipynb")
+    course = layout.course_notebook(tagging.tag_notebook(tiny_notebook()), "99_tiny.ipynb")
     assert course["cells"][0]["source"].startswith("# Student version — 99 — A tiny notebook")
     assert meta(course["cells"][0])["locked"]
-    assert all(assignments.NBVAL_MARKER not in c["source"] for c in course["cells"])
-    with pytest.raises(ValueError, match="run `python -m helpers.assignments tag`"):
-        assignments.course_notebook(tiny_notebook(), "99_tiny.ipynb")
+    assert all(notebooks.NBVAL_MARKER not in c["source"] for c in course["cells"])
+    with pytest.raises(ValueError, match="run `python -m course tag`"):
+        layout.course_notebook(tiny_notebook(), "99_tiny.ipynb")
 
 
 def test_the_main_notebooks_are_tagged():
-    for path in sorted(assignments.NOTEBOOKS.glob("0*.ipynb")):
+    for path in sorted(notebooks.NOTEBOOKS.glob("0*.ipynb")):
         nb = json.loads(path.read_text())
-        if assignments.find_exercises(nb):
-            assert plain(assignments.tag_notebook(nb)) == plain(nb), (
-                f"run `python -m helpers.assignments tag` ({path.name})")
-            assert assignments.graded_exercises(nb) == [e.number for e in assignments.find_exercises(nb)]
+        if notebooks.find_exercises(nb):
+            assert plain(tagging.tag_notebook(nb)) == plain(nb), (
+                f"run `python -m course tag` ({path.name})")
+            assert notebooks.graded_exercises(nb) == [e.number for e in notebooks.find_exercises(nb)]
 
 
 @pytest.fixture(scope="module")
 def fresh_build(tmp_path_factory):
     out = tmp_path_factory.mktemp("assignments")
-    return {p.name: p.read_bytes() for p in assignments.build(out_dir=out)}
+    return {p.name: p.read_bytes() for p in layout.build(out_dir=out)}
 
 
 def test_committed_student_notebooks_are_nbgraders_output_and_up_to_date(fresh_build):
-    committed = {p.name: p.read_bytes() for p in assignments.ASSIGNMENTS.glob("*_assignment.ipynb")}
+    committed = {p.name: p.read_bytes() for p in notebooks.ASSIGNMENTS.glob("*_assignment.ipynb")}
     assert sorted(fresh_build) == sorted(committed), "run `make assignments` and commit notebooks/assignments/"
     stale = [name for name in fresh_build if fresh_build[name] != committed[name]]
     assert not stale, f"out of date with their source notebooks: {stale}; run `make assignments`"
@@ -103,13 +103,13 @@ def test_committed_student_notebooks_are_nbgraders_output_and_up_to_date(fresh_b
 def test_student_versions_hide_solutions_and_hidden_tests(fresh_build):
     for name, content in fresh_build.items():
         student = json.loads(content)
-        main = json.loads((assignments.NOTEBOOKS / name.replace("_assignment", "")).read_text())
+        main = json.loads((notebooks.NOTEBOOKS / name.replace("_assignment", "")).read_text())
         text = "\n".join("".join(c["source"]) for c in student["cells"] if c["cell_type"] == "code")
         tests = "\n".join("".join(c["source"]) for c in student["cells"] if meta(c).get("grade"))
-        assert assignments.BEGIN not in text and assignments.HIDDEN_BEGIN not in text and "seed=" not in tests
+        assert notebooks.BEGIN not in text and notebooks.HIDDEN_BEGIN not in text and "seed=" not in tests
         for cell in main["cells"]:
             if meta(cell).get("solution"):
-                body = "".join(cell["source"]).split(assignments.BEGIN)[1].split(assignments.END)[0]
+                body = "".join(cell["source"]).split(notebooks.BEGIN)[1].split(notebooks.END)[0]
                 leaked = [line.strip() for line in body.split("\n") if len(line.strip()) > 12 and line.strip() in text]
                 assert not leaked, f"{name}: solution lines in the student version: {leaked}"
 
@@ -148,26 +148,26 @@ def answered(source: dict, answer: str, *extra: str) -> dict:
     ("open('/tmp/x', 'w').write('')", "files, processes or environment"),
 ])
 def test_flags_name_what_an_answer_cell_does(answer, flag):
-    source = assignments.tag_notebook(tiny_notebook(number="3.2"))
-    assert flag in assignments.answer_flags(answered(source, answer), source)
+    source = tagging.tag_notebook(tiny_notebook(number="3.2"))
+    assert flag in flags.answer_flags(answered(source, answer), source)
 
 
 def test_flags_cover_added_cells_and_restored_edits_but_not_a_plain_answer():
-    source = assignments.tag_notebook(tiny_notebook(number="3.2"))
-    assert assignments.answer_flags(answered(source, "def add(a, b):\n    return a + b"), source) == []
+    source = tagging.tag_notebook(tiny_notebook(number="3.2"))
+    assert flags.answer_flags(answered(source, "def add(a, b):\n    return a + b"), source) == []
     added = answered(source, "def add(a, b):\n    return a + b", "print('✅ all good')")
-    assert assignments.answer_flags(added, source) == ["prints a verdict mark"]
+    assert flags.answer_flags(added, source) == ["prints a verdict mark"]
     edited = answered(source, "def add(a, b):\n    return a + b")
     edited["cells"][4]["source"] = "print('✅')"
     edited["cells"] = [c for c in edited["cells"] if meta(c).get("grade_id") != "cell-" + source["cells"][1]["id"]]
-    flags = assignments.answer_flags(edited, source)
-    assert "edited locked cells (restored): 1" in flags and "deleted cells (restored): 1" in flags
+    raised = flags.answer_flags(edited, source)
+    assert "edited locked cells (restored): 1" in raised and "deleted cells (restored): 1" in raised
 
 
 # ---------------------------------------------------------------- nbgrader Validate on the student notebooks
 
 
-STUDENT_NOTEBOOKS = sorted(assignments.ASSIGNMENTS.glob("*_assignment.ipynb"))
+STUDENT_NOTEBOOKS = sorted(notebooks.ASSIGNMENTS.glob("*_assignment.ipynb"))
 
 
 def validate(path):
@@ -184,7 +184,7 @@ def validate(path):
 def test_validate_fails_exactly_the_test_cells_of_a_student_notebook(path):
     """As handed out, every check fails (the stubs) and Validate names those cells, and only those."""
     nb = json.loads(path.read_text())
-    exercises = assignments.graded_exercises(nb)
+    exercises = notebooks.graded_exercises(nb)
     result = validate(path)
     failed = result.get("failed", [])
     assert len(failed) == len(exercises) and not result.get("changed"), result
@@ -195,13 +195,13 @@ def test_validate_fails_exactly_the_test_cells_of_a_student_notebook(path):
 
 @pytest.mark.slow
 def test_validate_passes_a_solved_student_notebook(tmp_path):
-    path = assignments.ASSIGNMENTS / "02_kl_divergence_and_elbo_assignment.ipynb"
-    student, main = json.loads(path.read_text()), json.loads((assignments.NOTEBOOKS / path.name.replace(
+    path = notebooks.ASSIGNMENTS / "02_kl_divergence_and_elbo_assignment.ipynb"
+    student, main = json.loads(path.read_text()), json.loads((notebooks.NOTEBOOKS / path.name.replace(
         "_assignment", "")).read_text())
     answers = {meta(c)["grade_id"]: "".join(c["source"]) for c in main["cells"] if meta(c).get("solution")}
     for cell in student["cells"]:
         if meta(cell).get("grade_id") in answers:
-            cell["source"] = answers[meta(cell)["grade_id"]].replace(assignments.BEGIN, "").replace(assignments.END, "")
+            cell["source"] = answers[meta(cell)["grade_id"]].replace(notebooks.BEGIN, "").replace(notebooks.END, "")
     solved = tmp_path / path.name
     solved.write_text(json.dumps(student))
     result = validate(solved)

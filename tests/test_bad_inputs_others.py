@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import beyond, export, figures, judge, progress, recipes, training
+from book import export
+from helpers import beyond, judge, progress, recipes, training
 from tests.test_bad_inputs import Case, _run, digits, tiny_vae
+from tools import figures
 
 NAN = float("nan")
 CASES: list[Case] = []
@@ -113,6 +115,7 @@ bad(progress.ProgressLine, lambda: progress.ProgressLine(3, desc=5), TypeError, 
 
 # ---------------------------------------------------------------- figures
 bad(figures.draw_all, lambda: figures.draw_all(names=["bp-nothing.png"]), ValueError, "names")
+bad(figures.draw_all, lambda: figures.draw_all(names="bp-VI.png"), TypeError, "names", label="a str")
 bad(figures.main, lambda: figures.main("--out"), TypeError, "argv")
 
 # ---------------------------------------------------------------- beyond, appended functions

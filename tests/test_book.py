@@ -134,7 +134,7 @@ def test_the_site_holds_the_series_and_nothing_else(built_book):
 
 
 def test_no_page_shows_a_solution_outside_a_closed_block_or_a_hidden_test(built_book):
-    from helpers.assignments import find_exercises
+    from course.notebooks import find_exercises
     from tests.test_book_build import hidden_seeds
 
     for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from book import build
-from helpers import assignments
+from course import notebooks
 from tests.conftest import REPO
 
 MAIN_NOTEBOOKS = sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -29,7 +29,7 @@ def test_a_staged_page_is_a_students_page(path, tmp_path):
         assert marker not in text, f"{path.name}: '{marker}' reaches the book"
     for seed in hidden_seeds(main):
         assert seed not in text, f"{path.name}: the hidden tests' seed {seed} reaches the book"
-    exercises = assignments.find_exercises(main)
+    exercises = notebooks.find_exercises(main)
     folded = [c for c in staged["cells"] if c["cell_type"] == "markdown" and "Show a solution" in c["source"]]
     assert len(folded) == len(exercises), "each exercise's solution sits in one closed block"
     assert all(c["source"].startswith("<details>\n") and c["source"].endswith("</details>") for c in folded)

@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import export, pretrained
+from book import export
+from helpers import pretrained
 from tests.book_support import open_offline_page
 from tests.test_browser import ARTIFACTS
 
@@ -214,7 +215,7 @@ def test_the_page_explains_itself_and_labels_its_controls(built_book, book_brows
         page = visit.page
         assert page.locator("main h1").first.text_content().startswith("Explore the latent space in your browser")
         prose = page.locator("main").text_content()
-        for words in ("same decoder", "notebook 06", "helpers/weights/vae-mnist-z2.pt", "python -m helpers.export"):
+        for words in ("same decoder", "notebook 06", "helpers/weights/vae-mnist-z2.pt", "python -m book.export"):
             assert words in prose, f"the page should say {words!r}"
         labels = page.evaluate("""() => [...document.querySelectorAll('#latent-explorer canvas')]
             .map(c => [c.getAttribute('role'), c.getAttribute('aria-label')])""")

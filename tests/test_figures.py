@@ -1,4 +1,4 @@
-"""The committed figures are what `python -m helpers.figures` draws: redraw them and compare pixels.
+"""The committed figures are what `python -m tools.figures` draws: redraw them and compare pixels.
 
 The comparison must pass on any CPU (`make test-portable` runs this file under other float kernels) and still fail
 on a real change in the drawing code: the tests at the bottom make three such changes and check each is caught.
@@ -13,7 +13,8 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
-from helpers import figures, linear
+from helpers import linear
+from tools import figures
 
 MAX_MEAN_ABS_DIFF = 2 / 255  # anti-aliasing noise is far below this; a moved line or label is far above it
 MAX_CHANGED_FRACTION = 0.002
@@ -51,7 +52,7 @@ def test_committed_figure_matches_the_code(redrawn, name):
     committed_path = figures.IMAGES / name
     assert committed_path.exists(), f"images/{name} is missing: run `make figures`"
     found = difference(mpimg.imread(committed_path), mpimg.imread(out / name))
-    assert not found, (f"images/{name} differs from what helpers.figures draws ({found}): run `make figures` "
+    assert not found, (f"images/{name} differs from what tools.figures draws ({found}): run `make figures` "
                        "and commit, or fix the drawing code")
 
 
@@ -105,3 +106,8 @@ def test_a_real_change_in_the_drawing_is_caught(tmp_path, monkeypatch, change):
     figures.draw_all(tmp_path, [PCA_FIGURE])
     found = difference(mpimg.imread(figures.IMAGES / PCA_FIGURE), mpimg.imread(tmp_path / PCA_FIGURE))
     assert found, f"{change.__doc__} went unnoticed by the figure comparison"
+
+
+def test_an_empty_list_of_names_draws_nothing(tmp_path):
+    assert figures.draw_all(tmp_path, names=[]) == []
+    assert list(tmp_path.iterdir()) == []

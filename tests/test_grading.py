@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assignments
+from course import grading, layout, notebooks
 
 ASSIGNMENT = "02_kl_divergence_and_elbo"
 NAME = f"{ASSIGNMENT}_assignment.ipynb"
@@ -107,8 +107,8 @@ helpers.checks.check_mc_elbo = helpers.checks.nb02.check_mc_elbo = lambda studen
 
 def fabricate(folder: Path, repo_helpers: Path) -> dict[str, Path]:
     """One folder per student; names sort so that the attackers are graded before their victims."""
-    student_path = assignments.ASSIGNMENTS / NAME
-    student, main = load(student_path), load(assignments.NOTEBOOKS / f"{ASSIGNMENT}.ipynb")
+    student_path = notebooks.ASSIGNMENTS / NAME
+    student, main = load(student_path), load(notebooks.NOTEBOOKS / f"{ASSIGNMENT}.ipynb")
     stub_copy = folder.parent / "stub-copy.ipynb"
     shutil.copyfile(student_path, stub_copy)
     solved = solve(student, main, {"2.1", "2.2"})
@@ -118,7 +118,7 @@ def fabricate(folder: Path, repo_helpers: Path) -> dict[str, Path]:
     for wanted, number in (("check-2_1", "2.1"), ("check-2_2", "2.2")):
         cheater["cells"][index_of(cheater, wanted)]["source"] = f'print("✅ Exercise {number} (any): correct.")'
     cheater["cells"].append(code('print("✅ Exercise 9.9 (a bonus): correct.")'))
-    notebooks = {
+    submissions = {
         "a_attacker": append_to(append_to(student, "answer-2_2", PATCH_CHECKS.format(repo=str(repo_helpers))),
                                 "answer-2_1", OVERWRITE_OTHERS.format(victim=str(folder / "c_solved" / NAME),
                                                                       stub=str(stub_copy))),
@@ -129,9 +129,9 @@ def fabricate(folder: Path, repo_helpers: Path) -> dict[str, Path]:
         "g_saved_then_loop": insert_before(with_saved_verdicts(student, main), "answer-2_1", "while True:\n    pass"),
         "h_cheater": cheater,
     }
-    notebooks.update(accidents(student, solved))
+    submissions.update(accidents(student, solved))
     paths = {}
-    for name, nb in notebooks.items():
+    for name, nb in submissions.items():
         (folder / name).mkdir(parents=True)
         paths[name] = folder / name / NAME
         paths[name].write_text(json.dumps(nb), encoding="utf-8")
@@ -174,11 +174,11 @@ def split_in_two(nb: dict, wanted: str) -> None:
 def graded(tmp_path_factory):
     base = tmp_path_factory.mktemp("grading")
     repo_helpers = base / "repo-helpers"
-    shutil.copytree(assignments.HELPERS, repo_helpers, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(notebooks.HELPERS, repo_helpers, ignore=shutil.ignore_patterns("__pycache__"))
     submissions = base / "submissions"
     fabricate(submissions, repo_helpers)
     csv_path = base / "grades.csv"
-    rows = assignments.grade(submissions, csv_path, jobs=2, cell_timeout=CELL_TIMEOUT, helpers_dir=repo_helpers)
+    rows = grading.grade(submissions, csv_path, jobs=2, cell_timeout=CELL_TIMEOUT, helpers_dir=repo_helpers)
     with open(csv_path, newline="", encoding="utf-8") as handle:
         table = {row["student"]: row for row in csv.DictReader(handle)}
     return rows, table, csv_path, submissions
@@ -192,7 +192,7 @@ def test_the_csv_has_one_row_per_student_and_the_columns_of_the_source(graded):
     _, table, csv_path, _ = graded
     with open(csv_path, newline="", encoding="utf-8") as handle:
         header = next(csv.reader(handle))
-    exercises = [n for nb in assignments.assignment_sources().values() for n in assignments.graded_exercises(nb)]
+    exercises = [n for nb in layout.assignment_sources().values() for n in notebooks.graded_exercises(nb)]
     assert header == ["student", "assignment", *exercises, "score", "max_score", "reason", "flags"]
     assert "9.9" not in header and len(exercises) == 13
     assert sorted(table) == ["a_attacker", "c_solved", "d_partial_deleted", "f_saved_then_exit", "g_saved_then_loop",
@@ -258,12 +258,12 @@ def test_a_second_run_resumes_from_the_csv(graded, tmp_path):
     before = csv_path.read_bytes()
     only = tmp_path / "again"
     shutil.copytree(submissions / "c_solved", only / "c_solved")
-    assert assignments.grade(only, csv_path, jobs=1) == [], "rows already in the CSV are not graded again"
+    assert grading.grade(only, csv_path, jobs=1) == [], "rows already in the CSV are not graded again"
     assert csv_path.read_bytes() == before
 
 
 def test_grade_rejects_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="jobs must be a positive number, got 0"):
-        assignments.grade(tmp_path, tmp_path / "g.csv", jobs=0)
+        grading.grade(tmp_path, tmp_path / "g.csv", jobs=0)
     with pytest.raises(ValueError, match="submissions_dir must be a folder"):
-        assignments.grade(tmp_path / "missing", tmp_path / "g.csv")
+        grading.grade(tmp_path / "missing", tmp_path / "g.csv")

@@ -1,6 +1,6 @@
 """The grader repairs what students break by accident (issue 26, item 4): each accident on a solved notebook 02.
 
-These test `assignments.repair_submission` alone, in milliseconds; tests/test_grading.py runs repaired notebooks
+These test `repair.repair_submission` alone, in milliseconds; tests/test_grading.py runs repaired notebooks
 through nbgrader's autograde and asserts their scores (solved: full marks, unsolved: 0).
 """
 
@@ -11,18 +11,18 @@ import json
 
 import pytest
 
-from helpers import assignments
+from course import notebooks, repair
 from tests.test_grading import ASSIGNMENT, NAME, grade_id, index_of, load, solve
 
 
 @pytest.fixture(scope="module")
 def release() -> dict:
-    return load(assignments.ASSIGNMENTS / NAME)
+    return load(notebooks.ASSIGNMENTS / NAME)
 
 
 @pytest.fixture
 def solved(release) -> dict:
-    return solve(release, load(assignments.NOTEBOOKS / f"{ASSIGNMENT}.ipynb"), {"2.1", "2.2"})
+    return solve(release, load(notebooks.NOTEBOOKS / f"{ASSIGNMENT}.ipynb"), {"2.1", "2.2"})
 
 
 def graded_ids(nb: dict) -> list[str]:
@@ -31,7 +31,7 @@ def graded_ids(nb: dict) -> list[str]:
 
 def repaired(nb: dict, release: dict) -> tuple[dict, list[str]]:
     nb = copy.deepcopy(nb)
-    notes = assignments.repair_submission(nb, release)
+    notes = repair.repair_submission(nb, release)
     return nb, notes
 
 
@@ -121,6 +121,6 @@ def test_a_notebook_from_an_older_jupyterlab_gets_cell_ids(solved, release):
 
 def test_not_a_notebook_is_passed_on_unchanged(release):
     for content in (b"not json", b"[]", b'{"cells": [1]}', b"{}"):
-        assert assignments._repaired(content, release) == (content, [])  # noqa: SLF001
-    fixed, notes = assignments._repaired(json.dumps({"cells": [], "metadata": {}}).encode(), release)  # noqa: SLF001
+        assert repair.repaired(content, release) == (content, [])  # noqa: SLF001
+    fixed, notes = repair.repaired(json.dumps({"cells": [], "metadata": {}}).encode(), release)  # noqa: SLF001
     assert graded_ids(json.loads(fixed)) == graded_ids(release) and notes

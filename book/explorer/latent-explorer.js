@@ -1,7 +1,7 @@
 /*
  * Latent-space explorer that runs in the page: no kernel, no server, no library.
  *
- * The data come from `python -m helpers.export <folder>`, which writes explorer-data.js beside this file: the
+ * The data come from `python -m book.export <folder>`, which writes explorer-data.js beside this file: the
  * decoder g of the shipped `vae-mnist-z2` VAE (its Linear layers as float16, SiLU between them), the codes μ(x) of
  * the 1,000 bundled test digits and their labels. Moving a slider (or clicking or dragging on the map) decodes
  *
@@ -19,7 +19,7 @@
   var SIDE = 28; // MNIST digits are 28 × 28
   var MAP_SIZE = 320; // CSS pixels of the square latent map
   var MAP_MARGIN = 30; // room for the tick labels, CSS pixels
-  var FORMAT = 1; // the payload layout this file reads (helpers.export.FORMAT)
+  var FORMAT = 1; // the payload layout this file reads (book.export.FORMAT)
   var here = document.currentScript ? document.currentScript.src : "";
   var folder = here.slice(0, here.lastIndexOf("/") + 1); // data and css live beside this file
 
@@ -285,7 +285,7 @@
     mount = element("div", { id: "latent-explorer" });
     var intro = element("p", { class: "lx-intro" }, ["Live explorer, computed in your browser with no kernel: " +
       "the decoder of the shipped vae-mnist-z2 model (helpers/weights/vae-mnist-z2.pt, exported by " +
-      "python -m helpers.export), the same one this notebook loads and decodes below. Drag z₁ and z₂, or click " +
+      "python -m book.export), the same one this notebook loads and decodes below. Drag z₁ and z₂, or click " +
       "or drag on the map."]);
     var section = element("div", { class: "lx-embedded" }, [intro, mount]);
     heading.after(section);

@@ -1,6 +1,6 @@
 """The blog post's figures and the series' key figures, drawn with matplotlib from real computations.
 
-    python -m helpers.figures [--out images/]
+    python -m tools.figures [--out images/]
 
 Writes `bp-autoencoder-deterministic.png`, `bp-VI.png`, `bp-VAE.png` (the three pictures the blog post shows) and
 `series-*.png`. Every figure is 7 in wide at 200 dpi (1,400 px: the blog's 700 px column at 2× for high-DPI
@@ -284,7 +284,9 @@ FIGURES: dict[str, Callable[[], plt.Figure]] = {
 
 
 def draw_all(out_dir: Path = IMAGES, names: list[str] | None = None) -> list[Path]:
-    """Draw the figures (all, or `names`) into `out_dir`; return the written paths."""
+    """Draw the figures (all when `names` is None; an empty list draws none) into `out_dir`; return their paths."""
+    if names is not None and (isinstance(names, str) or not all(isinstance(name, str) for name in names)):
+        raise TypeError(f"names must be a list of figure names or None (all), got {names!r}")
     unknown = sorted(set(names or []) - set(FIGURES))
     if unknown:
         raise ValueError(f"unknown figure names {unknown}; allowed: {sorted(FIGURES)}")
@@ -295,7 +297,7 @@ def draw_all(out_dir: Path = IMAGES, names: list[str] | None = None) -> list[Pat
     written = []
     try:
         with plt.rc_context(SERIES_STYLE | {"savefig.dpi": DPI}):
-            for name in names or FIGURES:
+            for name in FIGURES if names is None else names:
                 fig = FIGURES[name]()
                 fig.savefig(out_dir / name, dpi=DPI, metadata={"Software": None})
                 plt.close(fig)
@@ -306,13 +308,13 @@ def draw_all(out_dir: Path = IMAGES, names: list[str] | None = None) -> list[Pat
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m helpers.figures", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m tools.figures", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=IMAGES, help="folder to write into (default: images/)")
     parser.add_argument("names", nargs="*", help=f"figures to draw (default: all of {sorted(FIGURES)})")
     if isinstance(argv, str):
         raise TypeError(f"argv must be a list of str (or None for sys.argv), got the str {argv!r}")
     args = parser.parse_args(argv)
-    for path in draw_all(args.out, args.names):
+    for path in draw_all(args.out, args.names or None):
         print(f"wrote {path}")
 
 

@@ -1,0 +1,50 @@
+"""`python -m course tag|build|course|grade`: the classroom tools on the command line (see course/__init__.py)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import course
+from course.grading import grade
+from course.layout import assignment_sources, build, generate, lay_out_course
+from course.notebooks import ROOT
+from course.tagging import tag
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course", description=course.__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    tagger = commands.add_parser("tag", help="add nbgrader metadata to the main notebooks (idempotent)")
+    tagger.add_argument("notebooks", nargs="*", type=Path)
+    commands.add_parser("build", help="write the student notebooks to notebooks/assignments/ with nbgrader")
+    course_parser = commands.add_parser("course", help="lay out an nbgrader course folder and generate its assignments")
+    course_parser.add_argument("folder", type=Path)
+    grader = commands.add_parser("grade", help="autograde a folder of <student>/<notebook> submissions")
+    grader.add_argument("submissions", type=Path)
+    grader.add_argument("--csv", type=Path, default=Path("grades.csv"), help="where the rows go (default grades.csv)")
+    grader.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    grader.add_argument("--timeout", type=int, default=120, help="seconds allowed per cell (default 120)")
+    args = parser.parse_args(argv)
+    if args.command == "tag":
+        for path in tag(args.notebooks or None):
+            print(f"tagged {path}")
+    elif args.command == "build":
+        for path in build():
+            print(f"wrote {path.relative_to(ROOT)}")
+    elif args.command == "course":
+        sources = assignment_sources()
+        generate(lay_out_course(args.folder, sources), list(sources))
+        print(f"course folder ready: {args.folder} (assignments: {', '.join(sources)})")
+    else:
+        try:
+            grade(args.submissions, args.csv, jobs=args.jobs, cell_timeout=args.timeout)
+        except ValueError as exc:
+            parser.error(str(exc))
+        print(f"grades written to {args.csv}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

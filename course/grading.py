@@ -1,0 +1,201 @@
+"""`make grade`: autograde every submission with nbgrader, each in a fresh folder, rows to the grades CSV."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+from course.flags import answer_flags
+from course.grades_csv import GradesCsv
+from course.layout import assignment_sources, generate, lay_out_course, nbgrader_command
+from course.notebooks import HELPERS, POINTS, SUFFIX, exercise_of, graded_exercises, nbgrader_meta, read_notebook
+from course.repair import repaired
+from course.sandbox import SANDBOX_SCRIPT, Snapshot, kernel_env, sandbox_command
+
+
+@dataclass
+class Submission:
+    student: str
+    assignment: str
+    content: bytes
+
+
+def find_submissions(folder: Path, assignments: set[str]) -> tuple[list[Submission], list[str]]:
+    """`folder/<student>/<NN_name>_assignment.ipynb`, read into memory now (a submission graded later cannot change
+    another one's file in between). Returns (submissions, warnings about files that are not assignments)."""
+    found, skipped = [], []
+    for path in sorted(Path(folder).glob("*/*.ipynb")):
+        assignment = path.name.removesuffix(".ipynb").removesuffix(SUFFIX)
+        if assignment in assignments and path.name.endswith(f"{SUFFIX}.ipynb"):
+            found.append(Submission(path.parent.name, assignment, path.read_bytes()))
+        else:
+            skipped.append(f"not an assignment of this course, skipped: {path}")
+    return found, skipped
+
+
+
+def _columns(sources: dict[str, dict]) -> tuple[list[str], dict[str, list[str]]]:
+    per_assignment = {a: graded_exercises(nb) for a, nb in sources.items()}
+    exercises = [n for numbers in per_assignment.values() for n in numbers]
+    return ["student", "assignment", *exercises, "score", "max_score", "reason", "flags"], per_assignment
+
+
+
+def _reason(result: subprocess.CompletedProcess | None, notebook: dict | None, limit: float) -> str:
+    if result is None:
+        return f"grading took longer than {limit:.0f} s and was stopped: every exercise scores 0"
+    log = result.stdout + result.stderr
+    if "DeadKernelError" in log or "Kernel died" in log:
+        return "the kernel died (the notebook stopped itself): every exercise scores 0"
+    if result.returncode != 0 or notebook is None:
+        if os.environ.get("VAE_GRADE_DEBUG"):
+            print(log, file=sys.stderr)
+        last = [line for line in log.splitlines() if line.strip()][-1:] or ["no output"]
+        return f"nbgrader could not grade this notebook ({last[0].strip()[:160]}): every exercise scores 0"
+    reasons = []
+    if any(o.get("ename") == "CellTimeoutError" for c in notebook["cells"] for o in c.get("outputs", [])):
+        reasons.append("a cell ran past the time limit and was interrupted")
+    errors = [c for c in notebook["cells"] if not nbgrader_meta(c).get("grade")
+              and any(o.get("output_type") == "error" and o.get("ename") not in ("NotImplementedError",
+                                                                                  "CellTimeoutError")
+                      for o in c.get("outputs", []))]
+    if errors:
+        reasons.append(f"errors in {len(errors)} cell(s) outside the test cells")
+    return "; ".join(reasons)
+
+
+def _scores(course: Path, submission: Submission, exercises: list[str]) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    notebook = f"{submission.assignment}{SUFFIX}"
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        graded = gradebook.find_submission_notebook(notebook, submission.assignment, submission.student)
+        scores = {exercise_of(g.name): float(g.score) for g in graded.grades if g.name.startswith("check-")}
+    return {number: scores.get(number, 0.0) for number in exercises}
+
+
+def _executed(notebook: dict) -> set[str]:
+    """Exercises whose test cell really ran (a cell with no outputs and no execution count was never reached)."""
+    return {exercise_of(nbgrader_meta(c)["grade_id"]) for c in notebook["cells"]
+            if nbgrader_meta(c).get("grade") and c.get("execution_count") is not None}
+
+
+@dataclass(frozen=True)
+class _Run:
+    """How every submission of one `grade` call is run."""
+
+    snapshot: Snapshot
+    releases: dict[str, dict]
+    per_assignment: dict[str, list[str]]
+    base: Path
+    sandbox: list[str] | None
+    cell_timeout: int
+    notebook_timeout: float
+
+
+def grade_submission(submission: Submission, run: _Run, index: int) -> dict:
+    """Autograde one submission in a fresh folder; return its CSV row (never raises for a bad notebook)."""
+    exercises = run.per_assignment[submission.assignment]
+    job = run.base / "jobs" / f"job-{index}"
+    root = run.base / "mine" if run.sandbox else job
+    try:
+        run.snapshot.write(job)
+        target = job / "course" / "submitted" / submission.student / submission.assignment
+        target.mkdir(parents=True)
+        content, repairs = repaired(submission.content, run.releases[submission.assignment])
+        (target / f"{submission.assignment}{SUFFIX}.ipynb").write_bytes(content)
+        result = _autograde(submission, run, job, root)
+        graded_path = job / "course" / "autograded" / submission.student / submission.assignment / \
+            f"{submission.assignment}{SUFFIX}.ipynb"
+        notebook = read_notebook(graded_path) if result is not None and graded_path.is_file() else None
+        reason = "; ".join(filter(None, [*(f"repaired: {note}" for note in repairs),
+                                         _reason(result, notebook, run.notebook_timeout)]))
+        scores = dict.fromkeys(exercises, 0.0)
+        if notebook is not None and result.returncode == 0:
+            ran = _executed(notebook)
+            scores = {n: s if n in ran else 0.0 for n, s in _scores(job / "course", submission, exercises).items()}
+    finally:
+        shutil.rmtree(job, ignore_errors=True)
+    try:
+        flags = answer_flags(json.loads(submission.content), run.releases[submission.assignment])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        flags = ["not a valid notebook"]
+    return {"student": submission.student, "assignment": submission.assignment, **scores,
+            "score": sum(scores.values()), "max_score": float(POINTS * len(exercises)), "reason": reason,
+            "flags": "; ".join(flags)}
+
+
+
+def _autograde(submission: Submission, run: _Run, job: Path, root: Path):
+    """nbgrader autograde in its own process group (and mount namespace); None if it ran past the limit (killed)."""
+    command = nbgrader_command("autograde", submission.assignment, "--student", submission.student, "--create",
+                                "--force", f"--Execute.timeout={run.cell_timeout}",
+                                f"--CourseDirectory.root={root / 'course'}")
+    if run.sandbox:
+        command = [*run.sandbox, "sh", "-c", SANDBOX_SCRIPT, "sandbox", str(job), str(root), str(run.base / "jobs"),
+                   *command]
+    process = subprocess.Popen(command, cwd=run.base, env=kernel_env(job, root), stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        stdout, stderr = process.communicate(timeout=run.notebook_timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.communicate()
+        return None
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, 9)
+    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: int = 120,
+          notebook_timeout: float = 1800, source_dir: Path | None = None, helpers_dir: Path | None = None
+          ) -> list[dict]:
+    """Autograde every `submissions_dir/<student>/<NN_name>_assignment.ipynb`; rows go to `csv_path` as they finish.
+
+    Rows already in `csv_path` (same columns) are kept and not graded again, so a killed run resumes.
+    """
+    for name, value in (("jobs", jobs), ("cell_timeout", cell_timeout), ("notebook_timeout", notebook_timeout)):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name} must be a positive number, got {value!r}")
+    if not Path(submissions_dir).is_dir():
+        raise ValueError(f"submissions_dir must be a folder of <student>/<notebook> files, got {submissions_dir}")
+    sources = assignment_sources(source_dir)
+    header, per_assignment = _columns(sources)
+    log = GradesCsv(csv_path, header)
+    submissions, skipped = find_submissions(submissions_dir, set(sources))
+    for message in skipped:
+        print(message, file=sys.stderr)
+    todo = [s for s in submissions if (s.student, s.assignment) not in log.done]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="vae-grade-") as tmp:
+        base = Path(tmp)
+        needed = {s.assignment: sources[s.assignment] for s in todo}
+        course = lay_out_course(base / "build", needed)
+        generate(course, list(needed))
+        releases = {a: read_notebook(course / "release" / a / f"{a}{SUFFIX}.ipynb") for a in needed}
+        run = _Run(Snapshot(helpers_dir or HELPERS, course), releases, per_assignment, base,
+                   sandbox_command(), cell_timeout, notebook_timeout)
+        shutil.rmtree(course)
+        (base / "jobs").mkdir()
+        (base / "mine").mkdir()
+        if run.sandbox is None:
+            print("no mount namespace available (unshare): each submission runs in its own folder, but can still "
+                  "write wherever this user can; see README, Teacher guide", file=sys.stderr)
+        with ThreadPoolExecutor(max_workers=int(jobs)) as pool:
+            futures = [pool.submit(grade_submission, s, run, i) for i, s in enumerate(todo)]
+            for future in as_completed(futures):
+                row = future.result()
+                log.append(row)
+                rows.append(row)
+                print(f"{row['student']:>20}  {row['assignment']:<30} {row['score']:g}/{row['max_score']:g}"
+                      f"  {row['reason']}  {row['flags']}".rstrip(), flush=True)
+    return rows
+

@@ -1,0 +1,1 @@
+"""Maintainer tools that draw what the repository ships (`python -m tools.figures` draws images/)."""
