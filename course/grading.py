@@ -188,7 +188,7 @@ def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: in
         (base / "mine").mkdir()
         if run.sandbox is None:
             print("no mount namespace available (unshare): each submission runs in its own folder, but can still "
-                  "write wherever this user can; see README, Teacher guide", file=sys.stderr)
+                  "write wherever this user can; see docs/teacher-guide.md", file=sys.stderr)
         with ThreadPoolExecutor(max_workers=int(jobs)) as pool:
             futures = [pool.submit(grade_submission, s, run, i) for i, s in enumerate(todo)]
             for future in as_completed(futures):

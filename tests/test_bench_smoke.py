@@ -74,19 +74,20 @@ def test_the_ablations_each_undo_one_change_of_our_recipe():
         assert len(set(changed) - {"name", "lr", "patience"}) == 1, f"{change} changes {changed}"
 
 
-def test_readme_shows_the_committed_record():
-    """README's performance block is the bench's own rendering of results.json: no measured number typed twice."""
+def test_performance_page_shows_the_committed_record():
+    """docs/performance.md's bench block is the bench's rendering of results.json: no measured number typed twice."""
     committed = json.loads(bench.RECORD.read_text())
-    assert bench.readme_block() == bench.readme_section(committed), "run `make bench` (it rewrites README's block)"
+    assert bench.page_block() == bench.page_section(committed), (
+        "run `make bench BENCH_ARGS=--render` (it rewrites the block of docs/performance.md)")
 
 
-def test_write_readme_replaces_only_the_block(tmp_path, record):
-    readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{bench.README_BEGIN}\nold numbers\n{bench.README_END}\nafter\n", encoding="utf-8")
-    bench.write_readme(record, readme)
-    text = readme.read_text(encoding="utf-8")
-    assert text.startswith("intro\n") and text.endswith(f"{bench.README_END}\nafter\n") and "old numbers" not in text
-    assert bench.readme_block(readme) == bench.readme_section(record)
+def test_write_page_replaces_only_the_block(tmp_path, record):
+    page = tmp_path / "performance.md"
+    page.write_text(f"intro\n{bench.BEGIN}\nold numbers\n{bench.END}\nafter\n", encoding="utf-8")
+    bench.write_page(record, page)
+    text = page.read_text(encoding="utf-8")
+    assert text.startswith("intro\n") and text.endswith(f"{bench.END}\nafter\n") and "old numbers" not in text
+    assert bench.page_block(page) == bench.page_section(record)
 
 
 @pytest.mark.parametrize(("per_seed", "verdict"), [

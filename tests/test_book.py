@@ -186,7 +186,7 @@ def test_no_console_errors(visits):
               if log.console_errors or log.page_errors}
     assert not errors, f"console errors: {errors}"
     warnings = {path: log.console_warnings for path, (_, log) in visits.items() if log.console_warnings}
-    print(f"console warnings (third-party, see README): {warnings}")
+    print(f"console warnings (third-party, see docs/reliability.md): {warnings}")
 
 
 def test_math_is_typeset_and_no_raw_tex_is_left(visits):

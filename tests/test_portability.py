@@ -2,7 +2,7 @@
 
 The run itself (`make test-portable`) executes the notebooks three times; these tests check, in a second, that its
 instrument logs what the asserts compare without changing what they do, that its verdicts are right on made-up
-logs, and that the committed record and README's block agree and hold no failure.
+logs, and that the committed record and docs/portability.md's block agree and hold no failure.
 """
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
+from tests.generated_block import read_block
 from tests.portability import run
 from tests.portability.instrument import AssertRewriter, Recorder
-from tests.readme_block import read_block
 
 
 def _execute(source: str, log) -> list[dict]:
@@ -110,13 +110,14 @@ def test_committed_record_covers_every_notebook_and_setting_without_a_problem():
     assert not run.problems(record), run.problems(record)
 
 
-def test_readme_block_is_rendered_from_the_record(tmp_path, monkeypatch):
+def test_page_block_is_rendered_from_the_record(tmp_path, monkeypatch):
     record = json.loads(run.RECORD.read_text())
-    readme = tmp_path / "README.md"
-    readme.write_text(f"x\n{run.BEGIN}\n{run.END}\n")
-    monkeypatch.setattr(run, "README", readme)
+    committed = read_block(run.PAGE, run.BEGIN, run.END)
+    page = tmp_path / "portability.md"
+    page.write_text(f"x\n{run.BEGIN}\n{run.END}\n")
+    monkeypatch.setattr(run, "PAGE", page)
     monkeypatch.setattr(run, "TABLE", tmp_path / "margins.md")
     run.render(record)
-    assert read_block(readme, run.BEGIN, run.END) == read_block(run.REPO / "README.md", run.BEGIN, run.END), (
-        "README's portability block is not what the record renders: run `python -m tests.portability.run --render`")
+    assert committed and read_block(page, run.BEGIN, run.END) == committed, (
+        "docs/portability.md's block is not what the record renders: run `python -m tests.portability.run --render`")
     assert (tmp_path / "margins.md").read_text() == (run.HERE / "margins.md").read_text()

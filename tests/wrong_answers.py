@@ -1,10 +1,10 @@
 """How many of the project's own wrong answers each check catches (❌) and names (its message has the expected words).
 
     python -m tests.wrong_answers            # print the table
-    python -m tests.wrong_answers --readme   # write it into README.md (between the wrong-answers markers)
+    python -m tests.wrong_answers --write    # write it into docs/reliability.md (between the wrong-answers markers)
 
-The wrong answers are the `WRONG_ANSWERS` lists of tests/test_checks_nbNN.py; test_checks_core.py checks that README
-shows what this computes.
+The wrong answers are the `WRONG_ANSWERS` lists of tests/test_checks_nbNN.py; tests/test_wrong_answer_table.py checks
+that the page (`PAGE`, the one file that holds the table) shows what this computes.
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ import io
 import sys
 from pathlib import Path
 
-from tests.readme_block import read_block, write_block
+from tests.generated_block import read_block, write_block
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+PAGE = Path(__file__).resolve().parents[1] / "docs" / "reliability.md"  # the one page that holds the table
 BEGIN, END = "<!-- wrong-answers:begin -->", "<!-- wrong-answers:end -->"
 MODULES = ("test_checks_nb01", "test_checks_nb02", "test_checks_nb03", "test_checks_nb04", "test_checks_nb05",
            "test_checks_nb07")
@@ -57,16 +57,16 @@ def markdown(table: dict[str, tuple[int, int, int]]) -> str:
     return "\n".join(lines)
 
 
-def readme_block() -> str:
-    return read_block(README, BEGIN, END)
+def page_block() -> str:
+    return read_block(PAGE, BEGIN, END)
 
 
-def write_readme(block: str) -> None:
-    write_block(README, BEGIN, END, block)
+def write_page(block: str) -> None:
+    write_block(PAGE, BEGIN, END, block)
 
 
 if __name__ == "__main__":
     block = markdown(counts())
-    if "--readme" in sys.argv[1:]:
-        write_readme(block)
+    if "--write" in sys.argv[1:]:
+        write_page(block)
     print(block)

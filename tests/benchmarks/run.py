@@ -8,8 +8,8 @@ PyTorch-examples reference, scored by test IWAE-1000 and ELBO over seeds, and th
 changes ("quality"); the machine's matmul rate, training throughput, explorer latency and cost per epoch ("speed").
 `--only` runs some sections and MERGES them into the existing record, so the notebook timings can be re-measured on
 a quiet machine without re-running the quality part. Writes `tests/benchmarks/results.json` (the record notebooks
-00 and 05 read), `results.md` (the same as tables) and README's performance block (the same tables, between its
-bench markers; a test checks that they agree), and prints the tables.
+00 and 05 read), `results.md` (the same as tables) and the performance block of docs/performance.md (`PAGE`: the same
+tables, between its bench markers; a test checks that they agree), and prints the tables.
 """
 
 from __future__ import annotations
@@ -27,14 +27,14 @@ import numpy as np
 import torch
 
 from helpers.recipes import BENCH_RECORD, effect_verdict
+from tests.generated_block import read_block, write_block
 from tests.processes import cores
-from tests.readme_block import read_block, write_block
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD = BENCH_RECORD  # tests/benchmarks/results.json
-README = ROOT / "README.md"
-README_BEGIN = "<!-- bench record: written by `make bench` from tests/benchmarks/results.json, do not edit -->"
-README_END = "<!-- end of bench record -->"
+PAGE = ROOT / "docs" / "performance.md"  # the one page that holds the bench block
+BEGIN = "<!-- bench record: written by `make bench` from tests/benchmarks/results.json, do not edit -->"
+END = "<!-- end of bench record -->"
 SECTIONS = ("notebooks", "quality", "speed")
 BUDGETS_S = {"01": 90, "05": 90, "03": 120, "07": 120}  # every other notebook: 60 s
 DEFAULT_BUDGET_S = 60
@@ -281,20 +281,20 @@ def report(record: dict) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def readme_section(record: dict) -> str:
-    """The report as README shows it: without its title, each heading one level down."""
+def page_section(record: dict) -> str:
+    """The report as the performance page shows it: without its title, each heading one level down."""
     body = report(record).split("\n", 1)[1].lstrip("\n")
     return "\n".join("#" + line if line.startswith("## ") else line for line in body.splitlines())
 
 
-def readme_block(readme: Path = README) -> str:
-    """What README holds between its bench markers ('' when it has none)."""
-    return read_block(readme, README_BEGIN, README_END)
+def page_block(page: Path = PAGE) -> str:
+    """What the page holds between its bench markers ('' when it has none)."""
+    return read_block(page, BEGIN, END)
 
 
-def write_readme(record: dict, readme: Path = README) -> None:
-    """Replace README's bench block with the record's tables, so prose never retypes a measured number."""
-    write_block(readme, README_BEGIN, README_END, readme_section(record))
+def write_page(record: dict, page: Path = PAGE) -> None:
+    """Replace the page's bench block with the record's tables, so prose never retypes a measured number."""
+    write_block(page, BEGIN, END, page_section(record))
 
 
 def measure(sections: list[str], args: argparse.Namespace) -> dict:
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--repeats", type=int, default=1, help="executions per notebook (median)")
     parser.add_argument("--record", type=Path, default=RECORD, help="the JSON record (results.md is written beside)")
     parser.add_argument("--render", action="store_true",
-                        help="measure nothing: rewrite results.md (and README's block) from the record")
+                        help="measure nothing: rewrite results.md (and the performance page's block) from the record")
     args = parser.parse_args(argv)
     if args.render:
         return write_reports(json.loads(args.record.read_text()), args.record)
@@ -352,11 +352,11 @@ def main(argv: list[str] | None = None) -> str:
 
 
 def write_reports(record: dict, path: Path) -> str:
-    """results.md beside the record at `path`, README's block when it is the committed record; prints the tables."""
+    """results.md beside the record at `path`, the page's block when it is the committed record; prints the tables."""
     text = report(record)
     path.with_suffix(".md").write_text(text)
     if path.resolve() == RECORD:
-        write_readme(record)
+        write_page(record)
     print(text)
     return text
 

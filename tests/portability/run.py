@@ -1,8 +1,10 @@
 """`make test-portable`: execute every notebook and the figure tests under other float kernels and thread counts.
 
     python -m tests.portability.run              # run, print the margin table, exit 1 on any failure
-    python -m tests.portability.run --record     # the same, then rewrite record.json, margins.md and README's block
-    python -m tests.portability.run --render     # rewrite margins.md and README's block from record.json only
+    python -m tests.portability.run --record     # the same, then rewrite record.json, margins.md and the page's block
+    python -m tests.portability.run --render     # rewrite margins.md and the page's block from record.json only
+
+The page is docs/portability.md (`PAGE`), the one file that holds the block.
 
 Every `assert` in a notebook is instrumented (tests/portability/instrument.py), so each comparison's two sides
 are logged under every setting. A comparison whose sides differ between settings depends on the float kernels;
@@ -26,22 +28,22 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tests.generated_block import write_block
 from tests.portability.instrument import LOG_VARIABLE, cell_key
 from tests.portability.pytest_plugin import NATIVE_LOGS, log_stamp
 from tests.processes import cores
-from tests.readme_block import write_block
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 RECORD = HERE / "record.json"
 TABLE = HERE / "margins.md"
-README = REPO / "README.md"
+PAGE = REPO / "docs" / "portability.md"  # the one page that holds the block
 BEGIN = "<!-- portability record: written by `make test-portable`, do not edit -->"
 END = "<!-- end of portability record -->"
 MIN_FACTOR = 3.0
 NOTEBOOK_TIMEOUT_S = 900
 CHECKED = "NBVAL_CHECK_OUTPUT"
-README_ROWS = 8
+PAGE_ROWS = 8
 
 # Each setting: the knobs, and the torch thread count its kernels start with. The native run is the machine as it
 # is: `make test`'s own nbval run, logged by tests/portability/pytest_plugin.py (one thread per kernel with two
@@ -322,10 +324,10 @@ def render(record: dict) -> None:
         + f"\n\n## Kernel-dependent claims, smallest margin first\n\n{summary}\n\n{render_table(record)}\n",
         encoding="utf-8")
     block = (f"Measured {record['date']} on {record['cpu']} ({record['wall_s']:.0f} s wall for the whole run).\n\n"
-             f"{render_settings(record)}\n\n{summary} The {README_ROWS} closest to their thresholds "
+             f"{render_settings(record)}\n\n{summary} The {PAGE_ROWS} closest to their thresholds "
              f"(all {counts['kernel_dependent']}: `tests/portability/margins.md`):\n\n"
-             f"{render_table(record, README_ROWS)}")
-    write_block(README, BEGIN, END, block)
+             f"{render_table(record, PAGE_ROWS)}")
+    write_block(PAGE, BEGIN, END, block)
 
 
 def run(jobs: int, notebooks: list[str] = NOTEBOOKS, figures: bool = True) -> dict:
@@ -359,8 +361,8 @@ def _cpu() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--record", action="store_true", help="rewrite record.json, margins.md and README's block")
-    parser.add_argument("--render", action="store_true", help="rewrite margins.md and README's block from the record")
+    parser.add_argument("--record", action="store_true", help="rewrite record.json, margins.md and the page's block")
+    parser.add_argument("--render", action="store_true", help="rewrite margins.md and the page's block from the record")
     parser.add_argument("--jobs", type=int, default=cores(), help="notebooks run at once (default: one per core)")
     parser.add_argument("--only", help="comma-separated notebook numbers (e.g. 01,07), no figure tests; "
                         "a quick check while editing, never recorded")
