@@ -29,6 +29,18 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest
 
+# The contributor's fast check (CONTRIBUTING.md): lint, the unit tests of helpers, checks and tools, and the hygiene
+# of the committed notebooks; no notebook execution, no book build, no browser, no grading (`make test` runs those).
+.PHONY: check
+check: lint
+	$(PY) -m pytest tests -m "not slow and not browser" --durations=5
+
+# After editing one main notebook: make refresh NB=05 (re-tag, redraw its figures, re-execute, student versions).
+.PHONY: refresh
+refresh: $(STAMP)
+	@test -n "$(NB)" || { echo "usage: make refresh NB=05"; exit 2; }
+	$(PY) -m tools.refresh "$(NB)"
+
 # Every notebook and the figure tests under other float kernels and thread counts; fails when a claim's margin is
 # under 3x its spread between them (README: Portability). `.ci/run` runs it after `make test`.
 test-portable: $(STAMP)

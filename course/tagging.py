@@ -19,7 +19,6 @@ from course.notebooks import (
     Exercise,
     cell_meta,
     cell_source,
-    dumps_notebook,
     find_exercises,
     make_grade_id,
     nbgrader_meta,
@@ -92,9 +91,18 @@ def tag(paths: list[Path] | None = None) -> list[Path]:
         nb = read_notebook(path)
         if not find_exercises(nb):
             continue
-        tagged = tag_notebook(nb, path.name)
-        if tagged != nb:
-            path.write_text(dumps_notebook(tagged), encoding="utf-8")
+        text = path.read_text(encoding="utf-8")
+        tagged = _as_jupyter_writes_it(tag_notebook(nb, path.name))
+        if tagged != text:
+            path.write_text(tagged, encoding="utf-8")
             changed.append(path)
     return changed
+
+
+def _as_jupyter_writes_it(nb: dict) -> str:
+    """The notebook's text as JupyterLab and nbconvert save it (sources as lists of lines), so that tagging a
+    notebook that needs no new metadata leaves its file byte for byte as it was."""
+    import nbformat
+
+    return nbformat.writes(nbformat.from_dict(nb)) + "\n"
 

@@ -42,6 +42,17 @@ def pytest_xdist_auto_num_workers(config) -> int:
     return max(1, min(cores(), MAX_WORKERS))
 
 
+# Fixtures that build, serve, execute or grade something: a test that uses one is `slow`, so `make check`
+# (`-m "not slow and not browser"`) leaves it to `make test` without each test having to say so.
+HEAVY_FIXTURES = frozenset({"built_book", "book_server", "book_browser", "visits", "graded", "fresh_build",
+                            "redrawn", "jupyter_lab", "judge_and_data"})
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    for item in items:
+        if HEAVY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
 def _share_cores_between_workers() -> None:
     """Under pytest-xdist, the kernels and subprocesses a worker starts get cores / workers torch threads each.
 

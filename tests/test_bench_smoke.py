@@ -10,6 +10,8 @@ import pytest
 from helpers.recipes import OURS
 from tests.benchmarks import run as bench
 
+pytestmark = pytest.mark.slow  # the bench itself runs here, shortened (make check leaves it to make test)
+
 
 @pytest.fixture(scope="module")
 def record(tmp_path_factory):

@@ -99,6 +99,7 @@ def _other_colour_map(monkeypatch):
     monkeypatch.setattr(figures, "image_grid", lambda *a, **k: grid(*a, **{**k, "cmap": "PuOr_r"}))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("change", [_flip_third_component, _shift_curves_up, _other_colour_map],
                          ids=["flipped component", "shifted line", "changed colour map"])
 def test_a_real_change_in_the_drawing_is_caught(tmp_path, monkeypatch, change):
