@@ -17,6 +17,7 @@ class _Rule:
 
 
 def _forbidden_names(exercises: list[str]) -> frozenset:
+    """Names of the tested copies (and ruled-out library calls) that the answers to `exercises` must not call."""
     from helpers.checks import FORBIDDEN
 
     names = set()
@@ -25,6 +26,22 @@ def _forbidden_names(exercises: list[str]) -> frozenset:
             names.add(target.rsplit(".", 1)[-1] if isinstance(target, str) else target.__name__)
             names.add(label.split()[0].rsplit(".", 1)[-1])
     return frozenset(names)
+
+
+def _calls_of(tree: ast.AST, forbidden: frozenset) -> set[str]:
+    """The forbidden names a cell uses: imported, read as a module attribute, or read as a name the cell does not
+    define itself (an answer that defines `reparameterize` is the student's own function, not the tested copy)."""
+    defined = {node.name for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    defined |= {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)}
+    used = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in defined:
+            used.add(node.id)
+        elif isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load):
+            used.add(node.attr)
+        elif isinstance(node, ast.ImportFrom):
+            used |= {alias.name for alias in node.names}
+    return used & forbidden
 
 
 _BUILTIN_NAMES = frozenset({"print", "__import__", "exec", "eval", "compile", "open", "input", "isinstance"})
@@ -50,13 +67,12 @@ def _code(text: str) -> ast.AST | None:
 
 
 def _flags_of(tree: ast.AST, forbidden: frozenset) -> set[str]:
-    found = set()
+    calls = _calls_of(tree, forbidden)
+    found = {"calls " + "/".join(sorted(calls))} if calls else set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and {"✅", "❌"} & set(node.value):
             found.add("prints a verdict mark")
         names = _names_in(node)
-        if names & forbidden:
-            found.add("calls " + "/".join(sorted(names & forbidden)))
         modules = _modules_in(node)
         for rule in _RULES:
             if (isinstance(node, (ast.Name, ast.FunctionDef)) and names & rule.names) or \
@@ -95,7 +111,7 @@ def _modules_in(node: ast.AST) -> list[str]:
 def answer_flags(submission: dict, source: dict) -> list[str]:
     """What the student's own cells (solution cells and cells they added) do that a grader should look at."""
     source_cells = {nbgrader_meta(c)["grade_id"]: c for c in source["cells"] if nbgrader_meta(c).get("grade_id")}
-    forbidden = _forbidden_names(graded_exercises(source))
+    forbidden_anywhere = _forbidden_names(graded_exercises(source))
     flags, edited = set(), []
     for cell in submission.get("cells", []):
         grade_id = nbgrader_meta(cell).get("grade_id")
@@ -106,6 +122,9 @@ def answer_flags(submission: dict, source: dict) -> list[str]:
             continue
         if cell.get("cell_type") == "code":
             tree = _code(cell_source(cell))
+            # An answer cell may use what other exercises forbid (5.2 builds on 5.1's tested copy); a cell the
+            # student added belongs to no exercise, so nothing forbidden anywhere may appear in it.
+            forbidden = _forbidden_names([exercise_of(grade_id)]) if original is not None else forbidden_anywhere
             flags |= _flags_of(tree, forbidden) if tree is not None else set()
     present = {nbgrader_meta(c).get("grade_id") for c in submission.get("cells", [])}
     missing = [g for g in source_cells if g.startswith("check-") and g not in present]
