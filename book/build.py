@@ -2,17 +2,19 @@
 
 Steps, each skipped when already up to date:
 1. `.venv-book` (Jupyter Book 1, pinned in requirements-book.txt) is created when missing or older than the pins;
-2. `book/node_modules` comes from `npm ci` on the committed package-lock.json (MathJax 3, the ipywidgets HTML
-   manager, RequireJS) when missing or older than the lock file.
+2. `book/node_modules` comes from `npm ci` on the committed package-lock.json (MathJax 3; axe-core, which only the
+   tests inject) when missing or older than the lock file.
 Then, every time:
-3. a source tree is staged in a work folder: README.md as the landing page, the committed executed notebooks (never
-   re-executed; multi-line formulas joined into one line, widget views without saved state shown as their static
-   fallback), the book's own pages, and a table of contents in series order (the in-browser explorer page goes
-   right after notebook 06 when it exists);
+3. a source tree is staged in a work folder: the students' landing page (book/index.md, with the table of notebooks
+   and their downloads), the committed executed notebooks as a student's book (never re-executed; solutions folded,
+   hidden tests and test or grading markers removed, notebook 06's saved widgets left out, a download link under
+   each title, multi-line formulas joined into one line), the book's own pages, the guides (docs/*.md and
+   CONTRIBUTING.md, when present) and a table of contents: the series in reading order (the in-browser explorer page
+   right after notebook 06 when it exists), then the guides;
 4. Jupyter Book renders it to HTML;
-5. the JavaScript the pages load is copied from node_modules into `<out>/vendor/` (nothing from a CDN at read time),
-   the widget manager's font files next to the pages that show widgets, and the explorer's files into
-   `<out>/explorer/` with the data `python -m book.export` writes there.
+5. MathJax is copied from node_modules into `<out>/vendor/` (nothing from a CDN at read time), the notebooks offered
+   for download into `<out>/downloads/`, and the explorer's files into `<out>/explorer/` with the data
+   `python -m book.export` writes there.
 """
 
 from __future__ import annotations
@@ -38,17 +40,27 @@ NODE_MODULES = BOOK / "node_modules"
 EXPLORER_PAGE = "explore_latent_space"
 EXPLORER_AFTER = "notebooks/06_latent_space_explorer"
 BOOK_PAGES = ["reading_map.md", f"{EXPLORER_PAGE}.md"]  # the book's own pages, staged when present
-WIDGET_STATE_MIME = "application/vnd.jupyter.widget-state+json"
+LANDING_PAGE = BOOK / "index.md"
+DOWNLOADS_MARKER = "<!-- vae-book: notebooks -->"  # where the landing page gets its table of notebooks
+GUIDES_MARKER = "<!-- vae-book: guides -->"  # … and the list of guides
+DOWNLOADS = "downloads"  # <site>/downloads/: the notebooks a reader can download
+ASSIGNMENTS = REPO / "notebooks" / "assignments"
+GUIDES = "guides"  # <site>/guides/: docs/*.md and CONTRIBUTING.md
+GUIDE_ORDER = ["teacher-guide", "performance", "reliability", "design"]  # then any other docs/*.md, then contributing
 WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = ("<p class=\"vae-widget-note\"><em>Here JupyterLab shows an explorer with sliders. They need a running "
+               "kernel, so this page leaves them out: download the notebook to move them. A figure further down this "
+               "section shows what the explorer shows, and the 2-D explorer at the top of this page runs in your "
+               "browser.</em></p>")
+# A line that is only a test or grading marker: nbval's `# NBVAL_…`, nbgrader's `### BEGIN/END …` and stub comments.
+MARKER_LINE = re.compile(r"^[ \t]*(#[ \t]*NBVAL_\w+|#+[ \t]*(BEGIN|END) (SOLUTION|HIDDEN TESTS|MARK SCHEME)\b|"
+                         r"#[ \t]*YOUR (CODE|ANSWER) HERE)[^\n]*$", re.MULTILINE)
 HIDDEN_TESTS = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS[^\n]*\n?", re.DOTALL | re.MULTILINE)
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION.*?### END SOLUTION[^\n]*", re.DOTALL | re.MULTILINE)
-NBVAL_MARKER = "# NBVAL_CHECK_OUTPUT"
 MATH = re.compile(r"\$\$.+?\$\$|\$(?:[^$\\]|\\.)+?\$", re.DOTALL)  # $$…$$ or $…$, left to right, in pairs
 
 # What the site serves from node_modules: (source under node_modules, target under <out>/vendor).
 VENDORED = [
-    ("requirejs/require.js", "require.js"),
-    ("@jupyter-widgets/html-manager/dist/embed-amd.js", "embed-amd.js"),
     ("mathjax/es5/tex-chtml.js", "mathjax/tex-chtml.js"),
     ("mathjax/es5/output/chtml/fonts/woff-v2", "mathjax/output/chtml/fonts/woff-v2"),
     ("mathjax/es5/input/tex/extensions", "mathjax/input/tex/extensions"),  # loaded on demand by \require, autoload
@@ -56,9 +68,6 @@ VENDORED = [
     ("mathjax/es5/ui", "mathjax/ui"),
     ("mathjax/es5/sre", "mathjax/sre"),
 ]
-# Font Awesome for the widgets, looked up next to the page. Every browser in use reads woff2 (the first format the
-# bundle's CSS offers that Chromium, Firefox and Safari take), so the eot/ttf/svg/woff copies (2.7 MB) stay out.
-WIDGET_FONT_SUFFIXES = (".woff2",)
 
 
 def _log(message: str) -> None:
@@ -94,22 +103,35 @@ def ensure_node_modules() -> None:
         stamp.touch()
 
 
-def table_of_contents(pages: set[str]) -> dict:
-    """The committed _toc.yml, with the explorer page right after notebook 06 when that page exists."""
+def table_of_contents(pages: set[str], guides: list[str] | None = None) -> dict:
+    """The committed _toc.yml, with the explorer page right after notebook 06 when that page exists, and the guides
+    (page names under guides/) as a part of their own after the chapters."""
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    chapters = toc["chapters"]
     if EXPLORER_PAGE in pages:
-        chapters = toc["chapters"]
         position = next(i for i, chapter in enumerate(chapters) if chapter["file"] == EXPLORER_AFTER)
         chapters.insert(position + 1, {"file": EXPLORER_PAGE})
+    if guides:
+        del toc["chapters"]
+        toc["parts"] = [{"caption": "The series", "chapters": chapters},
+                        {"caption": "Guides", "chapters": [{"file": f"{GUIDES}/{name}"} for name in guides]}]
     return toc
 
 
-def book_config(blog_url: str | None) -> dict:
-    """The committed _config.yml, with `blog_url` replaced when given on the command line."""
+def book_config(blog_url: str | None, repo_url: str | None = None) -> dict:
+    """The committed _config.yml, with `blog_url` and the repository's URL replaced when given on the command line."""
     config = yaml.safe_load((BOOK / "_config.yml").read_text())
     if blog_url is not None:
         config["sphinx"]["config"]["blog_url"] = blog_url
+    if repo_url is not None:
+        config.setdefault("repository", {})["url"] = repo_url
     return config
+
+
+def repository(config: dict) -> tuple[str, str]:
+    """The configured repository's URL ('' when none is) and branch."""
+    settings = config.get("repository") or {}
+    return (settings.get("url") or "").rstrip("/"), settings.get("branch") or "main"
 
 
 def _one_line_math(markdown: str) -> str:
@@ -123,19 +145,22 @@ def _one_line_math(markdown: str) -> str:
     return "```".join(MATH.sub(join, part) if i % 2 == 0 else part for i, part in enumerate(parts))
 
 
-def _without_orphan_widgets(outputs: list[dict], saved_models: set[str]) -> list[dict]:
-    """A widget view whose model is not in the saved state draws nothing: keep its static fallback instead."""
+def _markers_removed(code: str) -> str:
+    """Code without the lines that are only a test or grading marker (`# NBVAL_…`, `### BEGIN SOLUTION`, …)."""
+    return "\n".join(line for line in code.split("\n") if not MARKER_LINE.fullmatch(line)).strip("\n")
+
+
+def _widgets_dropped(outputs: list[dict]) -> list[dict]:
+    """A saved widget view (it moves but changes nothing without a kernel) replaced by a note that says so."""
     for output in outputs:
-        view = output.get("data", {}).get(WIDGET_VIEW_MIME)
-        if view is not None and view.get("model_id") not in saved_models:
-            del output["data"][WIDGET_VIEW_MIME]
+        if WIDGET_VIEW_MIME in output.get("data", {}):
+            output["data"], output["metadata"] = {"text/html": WIDGET_NOTE}, {}
     return outputs
 
 
 def _hidden_tests_removed(cell: dict) -> dict:
     """A check cell as students see it: no hidden-test calls (their seeds), no test markers, no verdict on them."""
-    source = HIDDEN_TESTS.sub("", "".join(cell["source"]))
-    cell["source"] = "\n".join(line for line in source.split("\n") if line.strip() != NBVAL_MARKER).strip("\n")
+    cell["source"] = _markers_removed(HIDDEN_TESTS.sub("", "".join(cell["source"])))
     for output in cell.get("outputs", []):
         if output.get("output_type") == "stream":
             text = "".join(output["text"]).split("\n")
@@ -147,42 +172,194 @@ def _hidden_tests_removed(cell: dict) -> dict:
 def _solution_folded(cell: dict) -> list[dict]:
     """An exercise cell as students get it (the solution replaced by the stub), then the solution in a closed block."""
     source = "".join(cell["source"])
-    solution = "\n".join(line for line in source.split("\n") if "### BEGIN SOLUTION" not in line
-                         and "### END SOLUTION" not in line)
-    cell["source"] = SOLUTION.sub(lambda m: f"{m.group(1)}raise NotImplementedError()", source)
+    solution = _markers_removed(source)
+    cell["source"] = _markers_removed(SOLUTION.sub(lambda m: f"{m.group(1)}raise NotImplementedError()", source))
     folded = {"cell_type": "markdown", "metadata": {}, "id": f"{cell.get('id', 'cell')}-solution",
               "source": f"<details>\n<summary>Show a solution</summary>\n\n```python\n{solution}\n```\n\n</details>"}
     return [cell, folded]
 
 
-def stage_notebook(notebook: Path, target: Path) -> None:
+def has_exercises(notebook: Path) -> bool:
+    return "### BEGIN SOLUTION" in notebook.read_text(encoding="utf-8")
+
+
+def offered_download(notebook: Path) -> Path:
+    """What a reader downloads from a notebook's page: its student version (notebooks/assignments/…_assignment.ipynb)
+    when the notebook has exercises, else the notebook itself (00 and 06 hold none)."""
+    if not has_exercises(notebook):
+        return notebook
+    student = ASSIGNMENTS / f"{notebook.stem}_assignment.ipynb"
+    if not student.is_file():
+        raise SystemExit(f"{student.relative_to(REPO)} is missing: build the student versions first "
+                         "(`make assignments`); the book never offers a notebook with its solutions")
+    return student
+
+
+def download_links(notebook: Path, root: str, repo_url: str) -> str:
+    """The line of links under a notebook page's title; `root` leads from the page to the site's root."""
+    offered = offered_download(notebook)
+    what = "student version" if offered != notebook else "notebook"
+    links = [f'<a class="vae-download" href="{root}{DOWNLOADS}/{offered.name}" download>Download this notebook '
+             f'({what})</a>']
+    if repo_url:
+        links.append(f'<a class="vae-repository" href="{repo_url}">Source repository</a>')
+    return '<div class="vae-downloads">\n' + " ·\n".join(links) + "\n</div>"
+
+
+def stage_notebook(notebook: Path, target: Path, repo_url: str = "") -> None:
     """Copy a committed notebook for rendering, adapted to MyST where it reads Jupyter's conventions differently,
     and as a student's book: exercises show their stub with the solution in a closed block after them, check cells
-    show no hidden tests (nor their seeds), and no test or grading marker is left."""
+    show no hidden tests (nor their seeds), no test or grading marker is left, saved widgets are left out (a note
+    says so) and a download link (and the repository's, when configured) sits under the title."""
     content = json.loads(notebook.read_text(encoding="utf-8"))
-    state = content["metadata"].get("widgets", {}).get(WIDGET_STATE_MIME, {}).get("state", {})
+    content["metadata"].pop("widgets", None)
     cells = []
     for cell in content["cells"]:
         if cell["cell_type"] == "markdown":
             cell["source"] = _one_line_math("".join(cell["source"]))
         elif cell["cell_type"] == "code":
-            cell["outputs"] = _without_orphan_widgets(cell["outputs"], set(state))
+            cell["outputs"] = _widgets_dropped(cell["outputs"])
             if "### BEGIN SOLUTION" in "".join(cell["source"]):
                 cells += _solution_folded(cell)
                 continue
             cell = _hidden_tests_removed(cell)
         cells.append(cell)
+    title = next(cell for cell in cells if cell["cell_type"] == "markdown")
+    heading, _, rest = title["source"].partition("\n")
+    links = download_links(notebook, "../", repo_url)
+    title["source"] = f"{heading}\n\n{links}\n\n{rest}" if heading.startswith("# ") else f"{links}\n\n{title['source']}"
     content["cells"] = cells
     target.write_text(json.dumps(content), encoding="utf-8")
 
 
-def stage_sources(source: Path, blog_url: str | None) -> None:
-    """Lay out the book's sources in `source`: landing page, notebooks, images, own pages, config and TOC."""
+def _title(notebook: Path) -> str:
+    first = next(cell for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+                 if cell["cell_type"] == "markdown")
+    return "".join(first["source"]).split("\n")[0].lstrip("# ").strip()
+
+
+def notebook_table(notebooks: list[Path], repo_url: str) -> str:
+    """The landing page's table of notebooks (page, exercises, download), then the repository's link when set."""
+    rows = ["| notebook | exercises | download |", "| --- | --- | --- |"]
+    for notebook in notebooks:
+        offered = offered_download(notebook)
+        exercises = sum("### BEGIN SOLUTION" in "".join(cell["source"])
+                        for cell in json.loads(notebook.read_text(encoding="utf-8"))["cells"])
+        title = _title(notebook).replace("|", "\\|")
+        what = "student version" if offered != notebook else "notebook"
+        rows.append(f"| [{title}](notebooks/{notebook.name}) | {exercises or 'none'} | "
+                    f'<a href="{DOWNLOADS}/{offered.name}" download>{offered.name}</a> ({what}) |')
+    table = "\n".join(rows)
+    if repo_url:
+        table += f"\n\nThe source repository, with `helpers`, the images and the tests: [{repo_url}]({repo_url})."
+    return table
+
+
+def guide_list(guides: dict[Path, str]) -> str:
+    """The landing page's list of the guides, each with its title."""
+    if not guides:
+        return "The guides for teachers and maintainers are in the repository."
+    items = []
+    for source, name in guides.items():
+        heading = re.search(r"^# (.+)$", source.read_text(encoding="utf-8"), re.MULTILINE)
+        title = heading[1].strip() if heading else guide_title(source)
+        items.append(f"- [{title}]({GUIDES}/{name}.md)")
+    return "Teachers, maintainers and contributors: the guides follow the chapters.\n\n" + "\n".join(items)
+
+
+def stage_landing_page(notebooks: list[Path], target: Path, repo_url: str, guides: dict[Path, str]) -> None:
+    """book/index.md with the table of notebooks and their downloads, and the list of guides, where it says so."""
+    page = LANDING_PAGE.read_text(encoding="utf-8")
+    for marker, content in ((DOWNLOADS_MARKER, notebook_table(notebooks, repo_url)),
+                            (GUIDES_MARKER, guide_list(guides))):
+        if marker not in page:
+            raise SystemExit(f"{LANDING_PAGE.relative_to(REPO)} lost its '{marker}' line")
+        page = page.replace(marker, content)
+    target.write_text(page, encoding="utf-8")
+
+
+def guide_sources() -> dict[Path, str]:
+    """The guides present now, in the book's order (GUIDE_ORDER, other docs/*.md by name, CONTRIBUTING.md last):
+    source file -> page name under guides/."""
+    def rank(path: Path) -> tuple[int, str]:
+        return (GUIDE_ORDER.index(path.stem) if path.stem in GUIDE_ORDER else len(GUIDE_ORDER), path.stem)
+
+    guides = {path: path.stem.lower() for path in sorted((REPO / "docs").glob("*.md"), key=rank)}
+    if (REPO / "CONTRIBUTING.md").is_file():
+        guides[REPO / "CONTRIBUTING.md"] = "contributing"
+    return guides
+
+
+LINK = re.compile(r"(?P<code>(?P<ticks>`+).+?(?P=ticks))|(?P<bang>!?)\[(?P<text>(?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]"
+                  r"\((?P<target><[^<>\n]+>|[^()\s]+)(?P<title>[ \t]+\"[^\"\n]*\")?\)", re.DOTALL)
+
+
+def _site_page(repo_path: str, guides: dict[str, str]) -> str | None:
+    """Where a repository file is in the staged sources ('' paths relative to the source root), None if not there."""
+    if repo_path in guides:
+        return f"{GUIDES}/{guides[repo_path]}.md"
+    if re.fullmatch(r"notebooks/[0-9][0-9]_[^/]+\.ipynb", repo_path) or repo_path.startswith("images/"):
+        return repo_path if (REPO / repo_path).exists() else None
+    if repo_path.startswith("book/") and repo_path.removeprefix("book/") in [*BOOK_PAGES, "index.md"]:
+        return repo_path.removeprefix("book/") if (REPO / repo_path).exists() else None
+    return None
+
+
+def guide_links(markdown: str, source: Path, guides: dict[Path, str], repo_url: str, branch: str) -> str:
+    """A guide's relative links made to work in the book: to a guide, notebook, image or book page of the site, its
+    page there; to any other repository file, the file on the code host when a repository URL is configured, else
+    the link's text (an image's alt text). Links with a scheme or to an anchor of the same page are left alone."""
+    by_repo_path = {path.relative_to(REPO).as_posix(): name for path, name in guides.items()}
+    here = f"{GUIDES}/{guides[source]}.md"
+
+    def relink(match: re.Match) -> str:
+        target = match["target"].strip("<>") if match["target"] else ""
+        if match["code"] or re.match(r"[a-z][a-z0-9+.-]*:|#", target, re.IGNORECASE):
+            return match.group(0)
+        path, _, anchor = target.partition("#")
+        repo_path = Path(os.path.relpath(os.path.normpath(source.parent / path), REPO)).as_posix()
+        page = None if repo_path.startswith("..") else _site_page(repo_path, by_repo_path)
+        if page is not None:
+            new = os.path.relpath(page, os.path.dirname(here)) + (f"#{anchor}" if anchor else "")
+        elif repo_url and not repo_path.startswith("..") and (REPO / repo_path).exists():
+            kind = "tree" if (REPO / repo_path).is_dir() else "blob"
+            new = f"{repo_url}/{kind}/{branch}/{repo_path}" + (f"#{anchor}" if anchor else "")
+        else:
+            return match["text"]
+        return f"{match['bang']}[{match['text']}]({new}{match['title'] or ''})"
+
+    parts = markdown.split("```")  # odd parts are fenced code: left alone
+    return "```".join(LINK.sub(relink, part) if i % 2 == 0 else part for i, part in enumerate(parts))
+
+
+def guide_title(source: Path) -> str:
+    """A title for a guide that has no heading of its own: its file name ('teacher-guide.md' -> 'Teacher guide')."""
+    return source.stem.replace("-", " ").replace("_", " ").capitalize()
+
+
+def stage_guide(source: Path, target: Path, guides: dict[Path, str], repo_url: str, branch: str) -> None:
+    """A guide as a page of the book: its links made to work there, and a title when it starts without one."""
+    markdown = guide_links(source.read_text(encoding="utf-8"), source, guides, repo_url, branch)
+    if not re.match(r"\s*(<!--.*?-->\s*)*# ", markdown, re.DOTALL):
+        markdown = f"# {guide_title(source)}\n\n{markdown}"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(markdown, encoding="utf-8")
+
+
+def main_notebooks() -> list[Path]:
+    return sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def stage_sources(source: Path, blog_url: str | None, repo_url: str | None = None) -> None:
+    """Lay out the book's sources in `source`: landing page, notebooks, images, own pages, guides, config and TOC."""
     source.mkdir(parents=True)
-    shutil.copy(REPO / "README.md", source / "index.md")
+    config = book_config(blog_url, repo_url)
+    url, branch = repository(config)
+    notebooks, guides = main_notebooks(), guide_sources()
+    stage_landing_page(notebooks, source / "index.md", url, guides)
     (source / "notebooks").mkdir()
-    for notebook in sorted((REPO / "notebooks").glob("[0-9][0-9]_*.ipynb")):
-        stage_notebook(notebook, source / "notebooks" / notebook.name)
+    for notebook in notebooks:
+        stage_notebook(notebook, source / "notebooks" / notebook.name, url)
     shutil.copytree(REPO / "images", source / "images")
     shutil.copytree(BOOK / "extensions", source / "extensions", ignore=shutil.ignore_patterns("__pycache__"))
     pages = set()
@@ -190,8 +367,11 @@ def stage_sources(source: Path, blog_url: str | None) -> None:
         if (BOOK / page).is_file():
             shutil.copy(BOOK / page, source / page)
             pages.add(Path(page).stem)
-    (source / "_toc.yml").write_text(yaml.safe_dump(table_of_contents(pages), sort_keys=False))
-    (source / "_config.yml").write_text(yaml.safe_dump(book_config(blog_url), sort_keys=False))
+    for guide, name in guides.items():
+        stage_guide(guide, source / GUIDES / f"{name}.md", guides, url, branch)
+    toc = table_of_contents(pages, list(guides.values()))
+    (source / "_toc.yml").write_text(yaml.safe_dump(toc, sort_keys=False))
+    (source / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
 def render(jupyter_book: Path, source: Path, work: Path) -> Path:
@@ -211,15 +391,15 @@ def _copy(source: Path, target: Path) -> None:
 
 
 def add_vendored_javascript(site: Path) -> None:
-    """Copy MathJax, RequireJS and the widget manager into <site>/vendor, its fonts next to the widget pages."""
+    """Copy MathJax into <site>/vendor."""
     for source, target in VENDORED:
         _copy(NODE_MODULES / source, site / "vendor" / target)
-    widget_fonts = [path for path in (NODE_MODULES / "@jupyter-widgets/html-manager/dist").iterdir()
-                    if path.suffix in WIDGET_FONT_SUFFIXES]
-    widget_pages = [page for page in site.rglob("*.html") if WIDGET_STATE_MIME in page.read_text()]
-    for folder in {page.parent for page in widget_pages}:
-        for font in widget_fonts:
-            shutil.copy(font, folder / font.name)
+
+
+def add_downloads(site: Path) -> None:
+    """Copy the notebooks the pages offer (student versions; 00 and 06 themselves) into <site>/downloads."""
+    for notebook in main_notebooks():
+        _copy(offered_download(notebook), site / DOWNLOADS / offered_download(notebook).name)
 
 
 def add_explorer(site: Path) -> None:
@@ -230,7 +410,7 @@ def add_explorer(site: Path) -> None:
     subprocess.run([sys.executable, "-m", "book.export", str(site / "explorer")], cwd=REPO, check=True)
 
 
-def build(out: Path, blog_url: str | None = None) -> Path:
+def build(out: Path, blog_url: str | None = None, repo_url: str | None = None) -> Path:
     """Build the whole site into `out` (replaced); returns `out`."""
     started = time.monotonic()
     jupyter_book = ensure_book_venv()
@@ -238,7 +418,7 @@ def build(out: Path, blog_url: str | None = None) -> Path:
     times = {"set-up": time.monotonic() - started}
     with tempfile.TemporaryDirectory(prefix="vae-notes-book-") as scratch:
         source, work = Path(scratch) / "src", Path(scratch) / "work"
-        stage_sources(source, blog_url)
+        stage_sources(source, blog_url, repo_url)
         html = render(jupyter_book, source, work)
         if out.exists():
             shutil.rmtree(out)
@@ -246,8 +426,9 @@ def build(out: Path, blog_url: str | None = None) -> Path:
         shutil.copytree(html, out, ignore=shutil.ignore_patterns(".buildinfo", ".doctrees"))
     times["Jupyter Book"] = time.monotonic() - started - sum(times.values())
     add_vendored_javascript(out)
+    add_downloads(out)
     add_explorer(out)
-    times["JavaScript and explorer data"] = time.monotonic() - started - sum(times.values())
+    times["JavaScript, downloads and explorer data"] = time.monotonic() - started - sum(times.values())
     size_mb = sum(path.stat().st_size for path in out.rglob("*") if path.is_file()) / 1e6
     phases = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in times.items())
     _log(f"built {out} in {time.monotonic() - started:.1f} s ({phases}); {size_mb:.1f} MB; open {out / 'index.html'}")
@@ -258,6 +439,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=REPO / "build" / "book", help="output folder (replaced)")
     parser.add_argument("--blog-url", default=None, help="the blog post's URL: reading-map section names link to it")
+    parser.add_argument("--repo-url", default=None,
+                        help="the source repository's URL (default: repository.url in book/_config.yml, empty = none): "
+                             "pages link to it, and the guides' links to repository files point there")
     parser.add_argument("--tools-only", action="store_true",
                         help="only install the book's tools (.venv-book, book/node_modules); `make setup` runs it")
     args = parser.parse_args(argv)
@@ -265,7 +449,7 @@ def main(argv: list[str] | None = None) -> None:
         ensure_book_venv()
         ensure_node_modules()
         return
-    build(args.out.resolve(), args.blog_url)
+    build(args.out.resolve(), args.blog_url, args.repo_url)
 
 
 if __name__ == "__main__":

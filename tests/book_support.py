@@ -101,3 +101,23 @@ def open_offline_page(browser, site: str, viewport: dict | None = None):
     page.on("response", lambda response: response.status >= 400 and log.failed.append(
         f"{response.url}: HTTP {response.status}"))
     return page, log
+
+
+AXE_SCRIPT = Path(__file__).resolve().parents[1] / "book" / "node_modules" / "axe-core" / "axe.min.js"
+AXE_IMPACTS = ("serious", "critical")  # what a page of ours may not have
+# Runs axe-core (injected from book/node_modules, the version pinned in book/package.json) on the whole page once
+# MathJax has typeset it; returns the serious and critical violations, each with up to 5 of its elements.
+_AXE_JS = """async impacts => {
+  if (window.MathJax && MathJax.startup) { await MathJax.startup.promise; }
+  const result = await axe.run(document, {resultTypes: ['violations']});
+  return result.violations.filter(v => impacts.includes(v.impact)).map(v => ({
+    rule: v.id, impact: v.impact, help: v.help, count: v.nodes.length,
+    nodes: v.nodes.slice(0, 5).map(n => n.target.join(' ') + ': ' + (n.failureSummary || '').replace(/\\s+/g, ' '))}));
+}"""
+
+
+def axe_violations(page) -> list[dict]:
+    """axe-core's serious and critical violations on the page now open in `page`."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE_SCRIPT))
+    return page.evaluate(_AXE_JS, list(AXE_IMPACTS))

@@ -5,8 +5,8 @@
   links to the section in angle brackets.
 - Alt text for the figures the notebooks' code cells draw (myst-nb leaves it empty, so the browser would show the
   file name): the sentence after the figure, which by the series' convention says what it shows.
-- Pages with saved widgets get a MathJax 2 `Hub.Queue` shim for the widget manager; widget images get their caption (the
-  bold label the explorers put above each image) as alt text.
+- The book's own stylesheet (static/vae-book.css: the download links under each notebook's title) and templates
+  (templates/: two components of the theme, fixed where axe-core reports a serious violation; tests/test_book.py).
 - Thebe (live code through a remote kernel) is off: its inline script, which Jupyter Book adds twice (a duplicate
   `const` error) and which names a CDN, is dropped from every page.
 - The in-browser latent explorer (book/explorer, copied to <site>/explorer by book/build.py) is loaded on its own page
@@ -16,12 +16,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from docutils import nodes
 
 EXPLORER_PAGES = {"explore_latent_space", "notebooks/06_latent_space_explorer"}
 EXPLORER_SCRIPT = "../explorer/latent-explorer.js"  # Sphinx prefixes "_static/"; "../" leads back to the site root
 EXPLORER_STYLE = "../explorer/latent-explorer.css"
+HERE = Path(__file__).resolve().parent
+STYLESHEET = "vae-book.css"
 _TITLE_AND_TARGET = re.compile(r"^(?P<title>.+?)\s*<(?P<target>[^<>]+)>$")
 ALT_MAX_CHARS = 400
 
@@ -94,49 +97,30 @@ def describe_output_figures(app, doctree):
         image["alt"] = _alt_text(before) if before is not None else "A figure drawn by the code cell above"
 
 
-# Runs on pages with saved widgets. The widget manager typesets labels with MathJax 2's MathJax.Hub.Queue; the site
-# serves MathJax 3, so Hub.Queue is mapped to MathJax 3's typesetPromise. Each widget <img> without alt text gets the
-# caption above it in its box.
-WIDGET_PAGE_JS = """document.addEventListener('DOMContentLoaded', function () {
-  if (window.MathJax && !window.MathJax.Hub) {
-    window.MathJax.Hub = {Queue: function (command) {
-      var element = command && command[2];
-      if (element && window.MathJax.typesetPromise) {
-        window.MathJax.startup.promise.then(function () { return window.MathJax.typesetPromise([element]); });
-      }
-    }};
-  }
-  function describe(img) {
-    if (img.getAttribute('alt')) return;
-    var box = img.closest('.widget-vbox');
-    var caption = box && box.querySelector(':scope > .widget-html');
-    var text = caption ? caption.innerText.trim() : '';
-    img.alt = 'Saved view of the widget' + (text ? ': ' + text : '') + ' (move the sliders in JupyterLab)';
-  }
-  new MutationObserver(function () {
-    document.querySelectorAll('.jupyter-widgets img').forEach(describe);
-  }).observe(document.body, {childList: true, subtree: true});
-});"""
-
-
 def _is_thebe(script) -> bool:
     text = f"{getattr(script, 'filename', script)} {getattr(script, 'attributes', {}).get('body', '')}"
     return "thebe" in text.lower()
 
 
 def add_page_assets(app, pagename, templatename, context, doctree):
-    """Per page: the explorer's script and style where it shows, the widget alt-text script where widgets show,
-    and no Thebe anywhere."""
+    """Per page: the explorer's script and style where it shows, and no Thebe anywhere."""
     if pagename in EXPLORER_PAGES:
         app.add_js_file(EXPLORER_SCRIPT)
         app.add_css_file(EXPLORER_STYLE)
-    if "application/vnd.jupyter.widget-view+json" in context.get("body", ""):
-        app.add_js_file(None, body=WIDGET_PAGE_JS)
     context["script_files"][:] = [script for script in context["script_files"] if not _is_thebe(script)]
+
+
+def add_templates_and_stylesheet(app, config):
+    """Our templates (templates/: the theme's components that axe-core flags, fixed) before the theme's, and our
+    stylesheet on every page."""
+    config.templates_path.insert(0, str(HERE / "templates"))
+    config.html_static_path.append(str(HERE / "static"))
+    app.add_css_file(STYLESHEET)
 
 
 def setup(app):
     app.add_config_value("blog_url", "", "env", [str])
+    app.connect("config-inited", add_templates_and_stylesheet)
     app.add_role("blog", blog_role)
     app.connect("doctree-read", describe_output_figures)
     app.connect("html-page-context", add_page_assets, priority=900)  # after the others add theirs
