@@ -20,7 +20,16 @@ setup: $(STAMP)
 # root. It stays on localhost with its token; from a container, add LAB_ARGS="--ip=0.0.0.0" (see README).
 LAB_ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
 
+# `make lab` is a student's lab: lab/student/ (put first on JUPYTER_CONFIG_PATH for this command only, the user's own
+# Jupyter config untouched) keeps nbgrader's Validate button and hides its teacher UI: Formgrader, Create Assignment,
+# the Assignment and Course lists (they need a course folder or an exchange). `make lab-teacher` shows everything.
+STUDENT_LAB_CONFIG = JUPYTER_CONFIG_PATH="$(CURDIR)/lab/student$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}"
+
 lab: $(STAMP)
+	$(STUDENT_LAB_CONFIG) $(VENV)/bin/jupyter lab $(LAB_ROOT_FLAG) $(LAB_ARGS) notebooks/
+
+.PHONY: lab-teacher
+lab-teacher: $(STAMP)
 	$(VENV)/bin/jupyter lab $(LAB_ROOT_FLAG) $(LAB_ARGS) notebooks/
 
 lint: $(STAMP)
@@ -52,6 +61,12 @@ figures: $(STAMP)
 # Student versions by nbgrader's generate_assignment, from the main notebooks' nbgrader metadata.
 assignments: $(STAMP)
 	$(PY) -m course build
+
+# The students' zip (student notebooks, helpers, images, requirements, a README; no solutions):
+# build/handout/vae-notes-handout.zip, or make handout OUT=path.zip
+.PHONY: handout
+handout: $(STAMP)
+	$(PY) -m course handout $(if $(OUT),--out "$(OUT)")
 
 # Autograde with nbgrader: make grade SUBMISSIONS=dir [CSV=grades.csv] [JOBS=N] (dir/<student>/<NN_name>_assignment.ipynb)
 CSV ?= grades.csv

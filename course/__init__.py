@@ -2,6 +2,7 @@
 
     python -m course tag [NOTEBOOK ...]     # add nbgrader cell metadata to the main notebooks
     python -m course build                  # = make assignments: notebooks/assignments/ via nbgrader
+    python -m course handout [--out ZIP]    # = make handout: the students' zip (no solutions)
     python -m course course DIR             # lay out an nbgrader course folder (JupyterHub, formgrader)
     python -m course grade DIR [--csv F] [--jobs N] [--timeout S]   # = make grade
 

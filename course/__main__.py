@@ -8,6 +8,7 @@ from pathlib import Path
 
 import course
 from course.grading import grade
+from course.handout import DEFAULT_OUT, build_handout
 from course.layout import assignment_sources, build, generate, lay_out_course
 from course.notebooks import ROOT
 from course.tagging import tag
@@ -19,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     tagger = commands.add_parser("tag", help="add nbgrader metadata to the main notebooks (idempotent)")
     tagger.add_argument("notebooks", nargs="*", type=Path)
     commands.add_parser("build", help="write the student notebooks to notebooks/assignments/ with nbgrader")
+    handout = commands.add_parser("handout", help="zip what students get: student notebooks, helpers, images")
+    handout.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                         help=f"where the zip goes (default {DEFAULT_OUT.relative_to(ROOT)})")
     course_parser = commands.add_parser("course", help="lay out an nbgrader course folder and generate its assignments")
     course_parser.add_argument("folder", type=Path)
     grader = commands.add_parser("grade", help="autograde a folder of <student>/<notebook> submissions")
@@ -33,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     elif args.command == "build":
         for path in build():
             print(f"wrote {path.relative_to(ROOT)}")
+    elif args.command == "handout":
+        print(f"wrote {build_handout(args.out)}")
     elif args.command == "course":
         sources = assignment_sources()
         generate(lay_out_course(args.folder, sources), list(sources))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import os
+import posixpath
+import re
 import shutil
 import sys
 import tempfile
@@ -65,15 +67,47 @@ def course_notebook(nb: dict, source_name: str) -> dict:
     return course
 
 
+# Relative links in Markdown cells: `[text](path "title")`, `![alt](path)`, `<img src="path">`, `<a href="path">`.
+MARKDOWN_LINK = re.compile(r"(!?\[[^\]]*\]\(\s*<?)([^)\s>]+)")
+HTML_LINK = re.compile(r"(<(?:img|a|source)\b[^>]*?\b(?:src|href)\s*=\s*[\"'])([^\"']+)")
+# Where the student versions live, seen from the main notebooks' folder (notebooks/assignments/ -> "..").
+UP_FROM_STUDENT_VERSIONS = Path(os.path.relpath(NOTEBOOKS, ASSIGNMENTS)).as_posix()
+
+
+def student_link(target: str, assignments: set[str]) -> str:
+    """A main notebook's relative link as the student version sees it from notebooks/assignments/: a link to a
+    notebook that has a student version goes to that version, any other relative path goes one folder up
+    (`../images/x.png` -> `../../images/x.png`). URLs, anchors, absolute paths and attachments are kept."""
+    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*:|^[#/]", target):
+        return target
+    path, hash_, fragment = target.partition("#")
+    match = SOURCE_NOTEBOOK.match(path)
+    if match and match[1] in assignments:
+        return f"{match[1]}{SUFFIX}.ipynb{hash_}{fragment}"
+    return posixpath.normpath(posixpath.join(UP_FROM_STUDENT_VERSIONS, path)) + hash_ + fragment
+
+
+def relink(nb: dict, assignments: set[str]) -> dict:
+    """The notebook with every relative link of its Markdown cells rewritten by `student_link`."""
+    def rewrite(match: re.Match) -> str:
+        return match[1] + student_link(match[2], assignments)
+
+    for cell in nb["cells"]:
+        if cell["cell_type"] == "markdown":
+            cell["source"] = HTML_LINK.sub(rewrite, MARKDOWN_LINK.sub(rewrite, cell_source(cell)))
+    return nb
+
+
 def assignment_sources(source_dir: Path | None = None) -> dict[str, dict]:
-    """{assignment id `NN_name`: course notebook} for every main notebook with test cells."""
+    """{assignment id `NN_name`: course notebook} for every main notebook with test cells, its links rewritten to
+    work from notebooks/assignments/, where the student versions go."""
     found = {}
     for path in sorted(Path(source_dir or NOTEBOOKS).glob("*.ipynb")):
         match = SOURCE_NOTEBOOK.match(path.name)
         nb = read_notebook(path) if match else None
         if nb is not None and graded_exercises(nb):
             found[match[1]] = course_notebook(nb, path.name)
-    return found
+    return {assignment: relink(nb, set(found)) for assignment, nb in found.items()}
 
 
 def lay_out_course(course_dir: Path, sources: dict[str, dict], config: Path = COURSE_CONFIG) -> Path:
