@@ -13,10 +13,12 @@ _DEVICES = ("cpu", "cuda", "mps")
 
 def seed_everything(seed: int = 0) -> None:
     """Seed python, numpy and torch; ask torch for deterministic algorithms where it has them."""
-    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     import numpy as np
     import torch
+
+    from helpers import validate
+
+    seed = validate.seed(seed)
 
     random.seed(seed)
     np.random.seed(seed)

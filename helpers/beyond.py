@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers import validate
 from helpers.models import VAE, _check_dim, mlp, reparameterize
 from helpers.objectives import bernoulli_log_prob, gaussian_log_prob, kl_normal
 
@@ -53,7 +54,7 @@ def _check_2d(name: str, value) -> torch.Tensor:
         raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(value).__name__}")
     if value.dim() != 2 or 0 in value.shape:
         raise ValueError(f"{name} must have shape (N, d) with N, d >= 1, got {tuple(value.shape)}")
-    return value
+    return validate.finite(name, value)
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -89,6 +90,7 @@ def rate_distortion(model: nn.Module, x: torch.Tensor, batch_size: int = 500) ->
     Works for `VAE` (Bernoulli decoder) and `GaussianDecoderVAE`; the model is put in eval mode.
     """
     x = _check_2d("x", x)
+    batch_size = validate.batch_size(batch_size)
     model.eval()
     rate = distortion = 0.0
     for batch in x.split(batch_size):
@@ -110,6 +112,7 @@ def rate_distortion(model: nn.Module, x: torch.Tensor, batch_size: int = 500) ->
 def posterior_means(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """E_q[z|x] = mu(x) for every row of x, shape (N, m)."""
     x = _check_2d("x", x)
+    batch_size = validate.batch_size(batch_size)
     model.eval()
     return torch.cat([model.encode(batch.to(_device(model)))[0] for batch in x.split(batch_size)]).cpu()
 
@@ -175,6 +178,7 @@ def iwae_from_log_weights(log_w: torch.Tensor, k: int) -> torch.Tensor:
     """L_K per example: split the S samples into S/K blocks of K, average log((1/K) Σ_block w) over blocks; (N,)."""
     if not isinstance(log_w, torch.Tensor) or log_w.dim() != 2:
         raise ValueError(f"log_w must be a 2-D tensor (n_samples, N), got {getattr(log_w, 'shape', log_w)!r}")
+    validate.finite("log_w", log_w)
     _check_dim("k", k)
     if len(log_w) % k:
         raise ValueError(f"k must divide the number of samples {len(log_w)}, got k={k}")
@@ -335,6 +339,14 @@ def make_free_bits_loss(lam: float) -> Callable[[nn.Module, torch.Tensor], torch
 def elbo_of_q(model: VAE, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
               eps: torch.Tensor) -> torch.Tensor:
     """ELBO of q = N(mu, diag exp(logvar)) per example, with the noise eps (S, N, m) and the closed-form KL: (S, N)."""
+    for name, value in (("mu", mu), ("logvar", logvar), ("eps", eps)):
+        validate.finite(name, value)
+    return _elbo_of_q(model, x, mu, logvar, eps)
+
+
+def _elbo_of_q(model: VAE, x: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
+               eps: torch.Tensor) -> torch.Tensor:
+    """elbo_of_q on checked inputs (optimize_local_q's steps: its entry checked x, and mu, logvar start finite)."""
     z = mu + torch.exp(0.5 * logvar) * eps
     return bernoulli_log_prob(x, model.decode(z)) - kl_normal(mu, logvar)
 
@@ -351,6 +363,7 @@ def optimize_local_q(model: VAE, x: torch.Tensor, steps: int = 200, samples: int
         _check_dim(name, value)
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not 0 < lr < 1:
         raise ValueError(f"lr must be a number in (0, 1), got {lr!r}")
+    seed = validate.seed(seed)
     model.eval()
     x = x.to(_device(model))
     with torch.no_grad():
@@ -363,7 +376,7 @@ def optimize_local_q(model: VAE, x: torch.Tensor, steps: int = 200, samples: int
     try:
         for _ in range(steps):
             eps = torch.randn((samples, *mu.shape), generator=generator, device=x.device)
-            loss = -elbo_of_q(model, x, mu, logvar, eps).mean(dim=0).sum()  # each example's own ELBO
+            loss = -_elbo_of_q(model, x, mu, logvar, eps).mean(dim=0).sum()  # each example's own ELBO
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from helpers import cache_dir
+from helpers import cache_dir, validate
 
 __all__ = [
     "load_mnist",
@@ -126,11 +126,12 @@ def dynamic_binarize(x: torch.Tensor, generator: torch.Generator | None = None) 
 def static_binarize(x: torch.Tensor, seed: int = 0) -> torch.Tensor:
     """One fixed Bernoulli draw x_bin ~ Bernoulli(x) from a generator seeded with `seed`."""
     _check_unit_interval(x)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(validate.seed(seed))
     return torch.bernoulli(x.cpu(), generator=generator).to(x.device)
 
 
 def _check_unit_interval(x) -> None:
+    validate.finite("x", x)  # complex: TypeError, never cast to real
     if not isinstance(x, torch.Tensor) or not x.is_floating_point():
         raise TypeError(f"x must be a floating-point torch.Tensor, got {type(x).__name__}")
     if x.numel():
@@ -147,7 +148,7 @@ def train_valid_split(
         raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
     if not isinstance(n_valid, int) or isinstance(n_valid, bool) or not 0 < n_valid < len(x):
         raise ValueError(f"n_valid must be an int in (0, {len(x)}), got {n_valid!r}")
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(validate.seed(seed)))
     valid, train = order[:n_valid], order[n_valid:]
     return (x[train], y[train]), (x[valid], y[valid])
 

@@ -12,6 +12,8 @@ from collections.abc import Callable
 
 import torch
 
+from helpers import validate
+
 __all__ = [
     "ESTIMATORS",
     "score_function_grads",
@@ -41,6 +43,7 @@ def _check_inputs(f, mu, sigma, eps) -> None:
     if not callable(f):
         raise TypeError(f"f must be a callable mapping z of shape (..., m) to (...), got {type(f).__name__}")
     for name, value in (("mu", mu), ("sigma", sigma), ("eps", eps)):
+        validate.finite(name, value)  # complex: TypeError; nan or inf: ValueError
         if not isinstance(value, torch.Tensor) or not value.is_floating_point():
             raise TypeError(f"{name} must be a floating-point torch.Tensor, got {type(value).__name__}")
     if eps.dim() < 2:
@@ -89,7 +92,7 @@ def score_function_grads(
                 raise ValueError(f"baseline must be None, 'leave-one-out' or a number, got {baseline!r}")
             centred = values - _leave_one_out_mean(values)
         elif isinstance(baseline, (int, float, torch.Tensor)) and not isinstance(baseline, bool):
-            centred = values - baseline
+            centred = values - validate.finite("baseline", baseline)
         else:
             raise TypeError(f"baseline must be None, 'leave-one-out', a number or a tensor, got {baseline!r}")
         weight = centred.unsqueeze(-1)
@@ -118,6 +121,7 @@ def mean_and_stderr(per_sample: torch.Tensor, dim: int = -2) -> tuple[torch.Tens
     """(mean, standard error std/√S) of per-sample terms along the sample axis `dim`."""
     if not isinstance(per_sample, torch.Tensor):
         raise TypeError(f"per_sample must be a torch.Tensor, got {type(per_sample).__name__}")
+    validate.finite("per_sample", per_sample)
     n = per_sample.shape[dim]
     if n < 2:
         raise ValueError(f"need at least 2 samples along dim {dim} for a standard error, got {n}")
@@ -157,8 +161,10 @@ def gumbel_softmax_sample(
 
     With n_samples, returns shape (n_samples, *logits.shape); gradients flow to logits.
     """
+    validate.finite("logits", logits)
     if not isinstance(logits, torch.Tensor) or not logits.is_floating_point():
         raise TypeError(f"logits must be a floating-point torch.Tensor, got {type(logits).__name__}")
+    validate.finite("tau", tau)  # a complex tau: TypeError
     if not isinstance(tau, (int, float)) or isinstance(tau, bool) or not 0 < tau < float("inf"):
         raise ValueError(f"tau must be a positive finite number, got {tau!r}")
     if n_samples is not None and (not isinstance(n_samples, int) or isinstance(n_samples, bool) or n_samples < 1):

@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from helpers import validate
+
 __all__ = ["DigitJudge", "train_digit_judge", "gaussian_blur", "non_digits"]
 
 N_CLASSES = 10  # digit classes; index 10 is "not a digit"
@@ -108,7 +110,7 @@ def train_digit_judge(images: torch.Tensor, labels: torch.Tensor, *, seed: int =
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(validate.seed(seed))
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         judge = DigitJudge(hidden)

@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from helpers import validate
+
 __all__ = ["PCA", "pca", "component_signs", "pca_encode", "pca_decode", "pca_reconstruct", "principal_angles", "nmf"]
 
 
@@ -23,16 +25,9 @@ class PCA(NamedTuple):
 
 def _as_matrix(name: str, value) -> np.ndarray:
     """A finite float64 2-D numpy copy of `value` (numpy array, torch tensor or nested lists)."""
-    if hasattr(value, "detach"):  # a torch tensor, without importing torch
-        value = value.detach().cpu().numpy()
-    try:
-        array = np.array(value, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a 2-D array of numbers, got {type(value).__name__}") from None
+    array = validate.real_array(name, value, "a 2-D array of numbers")  # a copy: complex, nan, inf refused
     if array.ndim != 2 or 0 in array.shape:
         raise ValueError(f"{name} must be a non-empty 2-D array (rows × columns), got shape {array.shape}")
-    if not np.isfinite(array).all():
-        raise ValueError(f"{name} must hold finite numbers, got nan or inf")
     return array
 
 
@@ -146,7 +141,7 @@ def nmf(x, k: int, n_iter: int = 200, seed: int = 0, init: tuple | None = None,
     if not isinstance(n_iter, int) or isinstance(n_iter, bool) or n_iter < 0:
         raise ValueError(f"n_iter must be a non-negative int, got {n_iter!r}")
     if init is None:
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(validate.seed(seed))
         scale = np.sqrt(x.mean() / k)
         w, h = scale * rng.uniform(size=(x.shape[0], k)), scale * rng.uniform(size=(k, x.shape[1]))
     else:

@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from helpers import validate
+
 __all__ = ["LinearAutoencoder", "MLPAutoencoder", "VAE", "mlp", "reparameterize"]
 
 _ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "tanh": nn.Tanh, "elu": nn.ELU, "silu": nn.SiLU}
@@ -25,9 +27,10 @@ def _check_hidden(hidden) -> tuple[int, ...]:
 
 
 def _check_input(name: str, value, width: int, like: nn.Module) -> torch.Tensor:
-    """A tensor of the model's dtype and device whose last dimension is `width`: cheap checks, no data scan."""
+    """A tensor of the model's dtype whose last dimension is `width`, without nan or inf: one pass (isfinite)."""
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__} (convert with torch.as_tensor)")
+    validate.finite(name, value)
     if value.dim() == 0 or value.shape[-1] != width:
         raise ValueError(f"{name} must have last dimension {width}, got shape {tuple(value.shape)}")
     parameter = next(like.parameters(), None)
@@ -62,6 +65,13 @@ def reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     if mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must have the same shape, got mu {tuple(mu.shape)} and logvar "
                          f"{tuple(logvar.shape)}")
+    validate.finite("mu", mu)
+    validate.finite("logvar", logvar)
+    return _reparameterize(mu, logvar)
+
+
+def _reparameterize(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """reparameterize on checked tensors (VAE.forward: the encoder's outputs of a checked x)."""
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
 
@@ -133,8 +143,8 @@ class VAE(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(logits, mu, logvar) with one reparameterized z ~ q(z|x)."""
-        mu, logvar = self.encode(x)
-        return self.decode(reparameterize(mu, logvar)), mu, logvar
+        mu, logvar = self.encode(x)  # x checked here; what the network computes from it needs no second check
+        return self.decoder(_reparameterize(mu, logvar)), mu, logvar
 
     @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:

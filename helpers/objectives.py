@@ -11,6 +11,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from helpers import validate
+
 __all__ = [
     "kl_normal",
     "gaussian_log_prob",
@@ -25,13 +27,15 @@ LOG_2PI = math.log(2 * math.pi)
 
 def _as_tensor(name: str, value, like: torch.Tensor | None = None) -> torch.Tensor:
     if isinstance(value, torch.Tensor):
+        validate.finite(name, value)  # complex: TypeError; nan or inf: ValueError
         if not value.is_floating_point():
             raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         dtype = like.dtype if like is not None else torch.get_default_dtype()
         device = like.device if like is not None else None
-        return torch.tensor(float(value), dtype=dtype, device=device)
+        return torch.tensor(validate.number(name, value), dtype=dtype, device=device)
+    validate.finite(name, value)  # a complex number: TypeError naming it
     raise TypeError(f"{name} must be a torch.Tensor or a number, got {type(value).__name__}")
 
 
@@ -56,6 +60,11 @@ def kl_normal(mu_q, logvar_q, mu_p=0.0, logvar_p=0.0) -> torch.Tensor:
     mu_p = _as_tensor("mu_p", mu_p, mu_q)
     logvar_p = _as_tensor("logvar_p", logvar_p, mu_q)
     _check_shapes(mu_q=mu_q, logvar_q=logvar_q, mu_p=mu_p, logvar_p=logvar_p)
+    return _kl_normal(mu_q, logvar_q, mu_p, logvar_p)
+
+
+def _kl_normal(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
+    """kl_normal on checked tensors (inner loops call this after their entry point checked the inputs)."""
     mu_q, logvar_q, mu_p, logvar_p = torch.broadcast_tensors(mu_q, logvar_q, mu_p, logvar_p)
     ratio = torch.exp(logvar_q - logvar_p)
     mahalanobis = (mu_q - mu_p).pow(2) * torch.exp(-logvar_p)
@@ -69,6 +78,11 @@ def gaussian_log_prob(x, mu, logvar) -> torch.Tensor:
     mu = _as_tensor("mu", mu, x)
     logvar = _as_tensor("logvar", logvar, x)
     _check_shapes(x=x, mu=mu, logvar=logvar)
+    return _gaussian_log_prob(x, mu, logvar)
+
+
+def _gaussian_log_prob(x, mu, logvar) -> torch.Tensor:
+    """gaussian_log_prob on checked tensors."""
     terms = LOG_2PI + logvar + (x - mu).pow(2) * torch.exp(-logvar)
     terms = torch.broadcast_to(terms, torch.broadcast_shapes(x.shape, mu.shape, logvar.shape))
     return -0.5 * terms.sum(dim=-1) if terms.dim() else -0.5 * terms
@@ -86,6 +100,11 @@ def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
         if not (low >= 0 and high <= 1):  # also catches nan
             raise ValueError(f"x must lie in [0, 1] (pixel probabilities or bits), got values in "
                              f"[{float(low):.4g}, {float(high):.4g}]")
+    return _bernoulli_log_prob(x, logits)
+
+
+def _bernoulli_log_prob(x, logits) -> torch.Tensor:
+    """bernoulli_log_prob on checked tensors."""
     x, logits = torch.broadcast_tensors(x, logits)
     return -F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(dim=-1)
 
@@ -119,11 +138,11 @@ def iwae_bound(model, x: torch.Tensor, k: int = 1000, max_elements: int = 2**25)
 
 
 def _iwae_chunk(model, x: torch.Tensor, k: int) -> torch.Tensor:
-    mu, logvar = model.encode(x)
+    mu, logvar = model.encode(x)  # checks x once; the k samples below need no further check
     std = torch.exp(0.5 * logvar)
     z = mu + std * torch.randn((k, *mu.shape), device=mu.device, dtype=mu.dtype)
-    log_q = gaussian_log_prob(z, mu, logvar)
-    log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
-    log_lik = bernoulli_log_prob(x, model.decode(z))
+    log_q = _gaussian_log_prob(z, mu, logvar)
+    log_prior = _gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
+    log_lik = _bernoulli_log_prob(x, model.decode(z))
     log_weights = log_lik + log_prior - log_q
     return torch.logsumexp(log_weights, dim=0) - math.log(k)

@@ -9,6 +9,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import torch
 
+from helpers import validate
+
 __all__ = ["image_grid", "latent_scatter", "manifold_grid", "training_curves", "to_numpy_images", "use_series_style",
            "SERIES_STYLE"]
 
@@ -19,12 +21,7 @@ MAX_GRID_INCHES = 10.0
 
 def to_numpy_images(images) -> np.ndarray:
     """(N, 784) or (N, 28, 28) tensor/array → float array (N, 28, 28); N ≥ 1, finite values."""
-    if isinstance(images, torch.Tensor):
-        images = images.detach().cpu().numpy()
-    try:
-        images = np.asarray(images, dtype=float)
-    except (TypeError, ValueError):
-        raise TypeError(f"images must be an array or tensor of numbers, got {type(images).__name__}") from None
+    images = validate.real_array("images", images)  # complex: TypeError, never cast to real; nan, inf: ValueError
     if images.ndim == 2 and images.shape[1] == 784:
         images = images.reshape(-1, 28, 28)
     if images.ndim != 3:
@@ -39,8 +36,14 @@ def to_numpy_images(images) -> np.ndarray:
 
 def image_grid(images, ncols: int = 8, ax=None, title: str | None = None,
                cmap: str = "gray", vmin: float | None = 0.0, vmax: float | None = 1.0, pad: int = 1):
-    """Tile N images into one picture with `ncols` columns on `ax` (created if None); returns ax."""
+    """Tile N images into one picture with `ncols` columns on `ax` (created if None); returns ax.
+
+    The values must lie in [vmin, vmax] (default [0, 1], pixel intensities): pass vmin and vmax to draw other data
+    (e.g. signed components with vmin=-1, vmax=1), or None for matplotlib's own scaling."""
     tiles = to_numpy_images(images)
+    if vmin is not None and vmax is not None:
+        validate.unit_interval("images", tiles, validate.number("vmin", vmin), validate.number("vmax", vmax),
+                               what="the colour scale [vmin, vmax]; pass vmin/vmax to draw other data")
     if not isinstance(ncols, int) or isinstance(ncols, bool) or ncols < 1:
         raise ValueError(f"ncols must be a positive int, got {ncols!r}")
     n, h, w = tiles.shape
@@ -65,6 +68,7 @@ def image_grid(images, ncols: int = 8, ax=None, title: str | None = None,
 def latent_scatter(z, labels, ax=None, title: str | None = None, s: float = 6.0):
     """Scatter the first two latent coordinates coloured by digit label; returns ax."""
     z = z.detach().cpu().numpy() if isinstance(z, torch.Tensor) else np.asarray(z)
+    validate.finite("z", z)  # complex: TypeError
     labels = labels.cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
     if z.ndim != 2 or z.shape[1] < 2 or len(z) != len(labels) or not len(z):
         raise ValueError(f"z must be (N, >=2) with N >= 1 labels, got {z.shape} and {labels.shape}")

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from helpers import validate
 from helpers.data import atomic_write
 from helpers.models import VAE
 
@@ -91,6 +92,7 @@ def metadata(name: str) -> dict:
 def load(name: str, device: torch.device | str = "cpu") -> VAE:
     """The shipped VAE `name` in eval mode, float32, on `device`."""
     weights_path, _ = _paths(name)
+    device = validate.device(device)
     meta = metadata(name)
     payload = _pinned_bytes(weights_path)
     if _sha256(payload) != meta.get("sha256"):
@@ -102,7 +104,7 @@ def load(name: str, device: torch.device | str = "cpu") -> VAE:
         raise PretrainedError(f"{name}.json does not describe a VAE architecture (config: {meta.get('config')!r}; "
                               f"{type(exc).__name__}: {exc}); {_FIX}.") from exc
     _check_fits(weights_path.name, state, model, meta["config"])
-    model.load_state_dict({key: value.float() for key, value in state.items()})
+    model.load_state_dict(state)
     return model.to(device).eval()
 
 
@@ -113,6 +115,7 @@ def _read_state_dict(file_name: str, payload: bytes) -> dict[str, torch.Tensor]:
         raise PretrainedError(f"{file_name} could not be read as weights ({type(exc).__name__}: {exc}).") from exc
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise PretrainedError(f"{file_name} does not hold a state dict of tensors.")
+    state = {key: value.float() for key, value in state.items()}  # checked as used: 1e300 in float64 is inf here
     broken = [key for key, value in state.items() if not bool(torch.isfinite(value).all())]
     if broken:
         raise PretrainedError(f"{file_name} holds non-finite values (nan or inf) in {broken}; {_FIX}.")
@@ -139,10 +142,11 @@ def retrain(names: list[str] | None = None, progress: bool = True) -> dict[str, 
         raise TypeError(f"names must be None or a list of model names from {available()}, got {names!r}")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False, got {progress!r}")
-    for name in names or available():
+    names = available() if names is None else names  # an empty list retrains nothing, never everything
+    for name in names:
         _paths(name)  # every name checked before the first (long) training
     results = {}
-    for name in names or available():
+    for name in names:
         torch.set_num_threads(RETRAIN_THREADS)
         latent_dim, recipe_name = MODELS[name]
         recipe = RECIPES[recipe_name]

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from helpers import seed_everything
+from helpers import seed_everything, validate
 from helpers.data import dynamic_binarize, load_mnist, static_binarize, train_valid_split
 from helpers.models import _ACTIVATIONS as _MODEL_ACTIVATIONS
 from helpers.models import VAE
@@ -160,7 +160,7 @@ def train_vae(recipe: Recipe, latent_dim: int, *, budget_s: float | None = None,
         raise TypeError(f"recipe must be a Recipe, got {type(recipe).__name__}")
     _check_budget(budget_s)
     seed_everything(seed)
-    device = device or torch.device("cpu")
+    device = torch.device("cpu") if device is None else validate.device(device)
     x, y = load_mnist("train")
     valid_x = None
     if recipe.n_valid:
@@ -186,7 +186,7 @@ def fit_options(recipe: Recipe, seed: int = 0) -> dict:
     """The `fit` arguments that make `recipe`: its loss (with the KL weight of the warm-up), transform, schedule."""
     if not isinstance(recipe, Recipe):
         raise TypeError(f"recipe must be a Recipe, got {type(recipe).__name__}")
-    shuffler = torch.Generator().manual_seed(seed)  # shuffles the data and draws the shifts, in that order
+    shuffler = torch.Generator().manual_seed(validate.seed(seed))  # shuffles the data, then draws the shifts
     kl_weight = {"value": 1.0}
 
     def negative_elbo(model, batch):
@@ -242,6 +242,7 @@ def test_elbo(model: torch.nn.Module, repeats: int = 1) -> float:
 @torch.no_grad()
 def test_iwae(model: torch.nn.Module, k: int = 1000, seed: int = 0) -> float:
     """Mean IWAE-k estimate of log p(x) (nats) on the statically binarized bundled test split."""
+    seed = validate.seed(seed)
     x_test, _ = load_mnist("test", binarize="static")
     was_training = model.training
     model.eval()
@@ -268,6 +269,7 @@ def compare_recipes(budget_s: float = 60.0, seeds: Sequence[int] = (0, 1, 2), la
     _check_budget(budget_s)
     if not seeds:
         raise ValueError("seeds must name at least one seed, got an empty sequence")
+    seeds = [validate.seed(seed, name="seeds") for seed in seeds]  # all checked before the first (long) run
     if threads is not None and (not _is_int(threads) or threads < 1):
         raise ValueError(f"threads must be a positive int or None, got {threads!r}")
     if not _is_int(iwae_k) or iwae_k < 1:

@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import torch
 
+from helpers import validate
 from helpers.objectives import kl_normal
 
 __all__ = [
@@ -37,7 +38,8 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 def _tensor(name: str, value) -> torch.Tensor:
-    """A float64 tensor from a real number or a floating-point tensor; TypeError otherwise."""
+    """A float64 tensor from a finite real number or tensor; TypeError (complex too) or ValueError (nan, inf)."""
+    validate.finite(name, value)
     if isinstance(value, torch.Tensor):
         if not value.is_floating_point():
             raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
@@ -48,6 +50,7 @@ def _tensor(name: str, value) -> torch.Tensor:
 
 
 def _positive(name: str, value) -> float:
+    validate.finite(name, value)  # a complex number: TypeError
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
@@ -202,6 +205,19 @@ class GaussianFit(NamedTuple):
         return log_normal(z, self.mu, self.sigma**2)
 
 
+def _grid(target, grid) -> torch.Tensor:
+    """The quadrature grid: the target's own, or a 1-D strictly increasing tensor of at least 2 points."""
+    if grid is None:
+        return _check_mixture(target).grid()
+    _check_mixture(target)
+    grid = _tensor("grid", grid)
+    if grid.dim() != 1 or len(grid) < 2 or not bool((grid[1:] > grid[:-1]).all()):
+        raise ValueError(f"grid must be a 1-D tensor of at least 2 strictly increasing points (the trapezoid rule "
+                         f"integrates along it), got shape {tuple(grid.shape)}"
+                         + ("" if grid.dim() != 1 or len(grid) < 2 else " that is not sorted"))
+    return grid
+
+
 def _check_mixture(target) -> GaussianMixture1D:
     if not isinstance(target, GaussianMixture1D):
         raise TypeError(f"target must be a GaussianMixture1D, got {type(target).__name__}")
@@ -210,7 +226,7 @@ def _check_mixture(target) -> GaussianMixture1D:
 
 def reverse_kl_on_grid(target: GaussianMixture1D, mu, log_sigma, grid: torch.Tensor | None = None) -> torch.Tensor:
     """KL(q ‖ p) = ∫ q(z) [log q(z) − log p(z)] dz for q = N(mu, exp(log_sigma)²), trapezoid rule on a grid."""
-    grid = _check_mixture(target).grid() if grid is None else _tensor("grid", grid)
+    grid = _grid(target, grid)
     return _reverse_kl(target.log_prob(grid), grid, _tensor("mu", mu), _tensor("log_sigma", log_sigma))
 
 
@@ -221,7 +237,7 @@ def _reverse_kl(log_p: torch.Tensor, grid: torch.Tensor, mu: torch.Tensor, log_s
 
 def forward_kl_on_grid(target: GaussianMixture1D, mu, log_sigma, grid: torch.Tensor | None = None) -> torch.Tensor:
     """KL(p ‖ q) = ∫ p(z) [log p(z) − log q(z)] dz for q = N(mu, exp(log_sigma)²), trapezoid rule on a grid."""
-    grid = _check_mixture(target).grid() if grid is None else _tensor("grid", grid)
+    grid = _grid(target, grid)
     mu, log_sigma = _tensor("mu", mu), _tensor("log_sigma", log_sigma)
     log_p = target.log_prob(grid)
     return torch.trapezoid(log_p.exp() * (log_p - log_normal(grid, mu, torch.exp(2 * log_sigma))), grid)
@@ -259,6 +275,7 @@ def fit_reverse_kl(target: GaussianMixture1D, init_mu: float | None = None, init
 
 
 def _real(name: str, value) -> float:
+    validate.finite(name, value)  # a complex number: TypeError
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 
 import torch
 
+from . import validate
 from .progress import ProgressLine
 
 __all__ = ["fit", "evaluate", "cosine_lr", "NonFiniteLossError", "LR_SCHEDULES"]
@@ -158,6 +159,7 @@ def fit(
         _check_callable(name, value)
     if generator is not None and not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    seed = validate.seed(seed)
     loop = _Loop(model, loss_fn, train_x, batch_size, lr, weight_decay, lr_schedule, transform, on_step,
                  generator or torch.Generator().manual_seed(seed), epochs, max_seconds, ema, like.device)
     history: dict[str, list[float]] = {"epoch": [], "train_loss": [], "valid_loss": [], "seconds": []}

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from helpers import validate
 from helpers.linear import component_signs
 
 __all__ = [
@@ -50,18 +51,21 @@ __all__ = [
 ]
 
 LOG_2PI = math.log(2 * math.pi)
+MAX_POISSON_RATE = 1e15  # torch.poisson overflows to negative counts past ~9.2e18; counts stay exact in float64 here
 
 
 # ---------------------------------------------------------------- argument checks
 
 
 def _positive(name: str, value) -> float:
+    validate.finite(name, value)  # a complex number: TypeError
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
         raise ValueError(f"{name} must be a positive finite number, got {value!r}")
     return float(value)
 
 
 def _finite(name: str, value) -> float:
+    validate.finite(name, value)  # a complex number: TypeError
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value!r}")
     return float(value)
@@ -76,6 +80,7 @@ def _count(name: str, value, minimum: int = 1) -> int:
 def _tensor(name: str, value, ndim: int | tuple[int, ...] | None = None) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(value).__name__}")
+    validate.finite(name, value)  # complex: TypeError; nan or inf: ValueError
     if not value.is_floating_point():
         raise TypeError(f"{name} must be a floating-point tensor, got dtype {value.dtype}")
     allowed = (ndim,) if isinstance(ndim, int) else ndim
@@ -106,7 +111,7 @@ class NormalGamma:
 def sample_normal_data(n: int, mean: float, precision: float, seed: int = 0) -> torch.Tensor:
     """n draws x_i ~ N(mean, 1/precision), float64, from a generator seeded with `seed`."""
     _count("n", n)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(validate.seed(seed))
     noise = torch.randn(n, generator=generator, dtype=torch.float64)
     return _finite("mean", mean) + noise / math.sqrt(_positive("precision", precision))
 
@@ -256,7 +261,7 @@ def sample_logistic_data(n: int, w: torch.Tensor, seed: int = 0) -> tuple[torch.
     """Inputs X_n ~ N(0, I_d) and labels y_n ~ Bernoulli(sigmoid(X_n·w)); float64 (X (n, d), y (n,))."""
     _count("n", n)
     w = _tensor("w", w, 1).double()
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(validate.seed(seed))
     features = torch.randn(n, len(w), generator=generator, dtype=torch.float64)
     labels = torch.bernoulli(torch.sigmoid(features @ w), generator=generator)
     return features, labels
@@ -330,8 +335,12 @@ def logistic_grid_posterior(features: torch.Tensor, labels: torch.Tensor, prior_
 def sample_poisson(n: int, rate: float, seed: int = 0) -> torch.Tensor:
     """n counts y_i ~ Poisson(rate), float64, from a generator seeded with `seed`."""
     _count("n", n)
-    generator = torch.Generator().manual_seed(seed)
-    return torch.poisson(torch.full((n,), _positive("rate", rate), dtype=torch.float64), generator=generator)
+    rate = _positive("rate", rate)
+    if rate > MAX_POISSON_RATE:
+        raise ValueError(f"rate must be at most {MAX_POISSON_RATE:g} (larger counts overflow torch.poisson), "
+                         f"got {rate!r}")
+    generator = torch.Generator().manual_seed(validate.seed(seed))
+    return torch.poisson(torch.full((n,), rate, dtype=torch.float64), generator=generator)
 
 
 def poisson_gamma_posterior(counts: torch.Tensor, a0: float, b0: float) -> tuple[float, float]:
@@ -444,7 +453,7 @@ def ppca_elbo(x: torch.Tensor, mean: torch.Tensor, logvar: torch.Tensor, model: 
 def sample_ppca(n_samples: int, model: PPCA, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """(x, z): z ~ N(0, I_m), x = W z + mu + sqrt(σ²)·eps, from a generator seeded with `seed`."""
     _count("n_samples", n_samples)
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(validate.seed(seed))
     dtype = model.W.dtype
     z = torch.randn(n_samples, model.m, generator=generator, dtype=dtype)
     noise = torch.randn(n_samples, model.n, generator=generator, dtype=dtype)

@@ -23,6 +23,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from PIL import Image as PILImage
 
+from helpers import validate
 from helpers.objectives import kl_normal
 from helpers.plotting import latent_scatter
 
@@ -63,6 +64,7 @@ def _check_int(name: str, value, low: int, high: int) -> int:
 
 
 def _positive(name: str, value) -> float:
+    validate.finite(name, value)  # a complex number: TypeError
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value < float("inf"):
         raise ValueError(f"{name} must be a positive number, got {value!r}")
     return float(value)
@@ -72,14 +74,13 @@ def _check_images(x) -> torch.Tensor:
     if not isinstance(x, torch.Tensor) or x.ndim != 2 or x.shape[1] != SIDE * SIDE or len(x) < 2:
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"x must be a torch.Tensor of shape (N >= 2, 784), got {shape}")
-    if not bool(torch.isfinite(x).all()):
-        raise ValueError("x must hold finite pixel values, got nan or inf")
-    return x
+    return validate.unit_interval("x", x)  # finite, in [0, 1]: not 0–255 grey levels, not logits
 
 
 def _as_numpy(name: str, value, ndim: int, finite: bool = True) -> np.ndarray:
     """A numpy view of a tensor/array with `ndim` dimensions; with `finite`, numbers without nan or inf."""
     array = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    validate.finite(name, array)  # complex: TypeError, never cast to real
     if array.ndim != ndim:
         raise ValueError(f"{name} must have {ndim} dimension(s), got shape {array.shape}")
     if finite and (not np.issubdtype(array.dtype, np.number) or not np.isfinite(array).all()):
@@ -99,6 +100,7 @@ def _device(model) -> torch.device:
 def decode_mean(model, z) -> np.ndarray:
     """Bernoulli means sigmoid(g(z)) as float images (N, 28, 28) in [0, 1]; z of shape (m,) or (N, m)."""
     _check_model(model)
+    validate.finite("z", z if isinstance(z, torch.Tensor) else np.asarray(z))  # complex: TypeError
     try:
         z = np.asarray(z.detach().cpu() if isinstance(z, torch.Tensor) else z, dtype=np.float32)
     except (TypeError, ValueError):
@@ -118,6 +120,7 @@ def encode_mean(model, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.T
     """(μ(x), log σ²(x)) of q_φ(z|x) for every row of x, on the CPU, without gradients."""
     _check_model(model)
     x = _check_images(x)
+    batch_size = validate.batch_size(batch_size)
     parts = [model.encode(batch.to(_device(model))) for batch in x.split(batch_size)]
     return torch.cat([mu for mu, _ in parts]).cpu(), torch.cat([logvar for _, logvar in parts]).cpu()
 
@@ -134,6 +137,7 @@ def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
 def active_dimensions(kl: torch.Tensor, threshold: float = INACTIVE_KL) -> list[int]:
     """Indices j with average KL_j ≥ threshold, most informative first (sorted by decreasing KL)."""
     kl = _as_numpy("kl", kl, 1)
+    validate.finite("threshold", threshold)  # complex: TypeError
     if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or threshold < 0:
         raise ValueError(f"threshold must be a non-negative number, got {threshold!r}")
     return [int(j) for j in np.argsort(-kl, kind="stable") if kl[j] >= threshold]
@@ -144,7 +148,7 @@ def interpolate(z_start, z_end, t) -> np.ndarray:
     z_start, z_end = _as_numpy("z_start", z_start, 1), _as_numpy("z_end", z_end, 1)
     if z_start.shape != z_end.shape:
         raise ValueError(f"z_start and z_end must be vectors of one shape, got {z_start.shape} and {z_end.shape}")
-    t = np.asarray(t)
+    t = validate.finite("t", np.asarray(t))  # complex: TypeError
     if not np.issubdtype(t.dtype, np.number) or not np.isfinite(t).all():
         raise ValueError(f"t must be a finite number or an array of them, got {t!r}")
     z_start, z_end, t = z_start.astype(np.float32), z_end.astype(np.float32), t.astype(np.float32)
@@ -223,6 +227,7 @@ def to_png(image, scale: int = 6) -> bytes:
     image = _as_numpy("image", image, 2)
     if image.size == 0:
         raise ValueError(f"image must hold at least one pixel, got shape {image.shape}")
+    validate.unit_interval("image", image)  # grey levels p in [0, 1], not 0–255
     _check_int("scale", scale, 1, 64)
     return _encode_png(_upscale(_to_uint8(image), scale))
 

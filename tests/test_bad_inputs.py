@@ -20,7 +20,19 @@ import pytest
 import torch
 
 import helpers
-from helpers import beyond, data, estimators, linear, models, objectives, plotting, pretrained, toy_models, widgets
+from helpers import (
+    beyond,
+    data,
+    estimators,
+    linear,
+    models,
+    objectives,
+    plotting,
+    pretrained,
+    toy_models,
+    validate,
+    widgets,
+)
 from helpers import vi_models as vm
 
 NAN, INF = float("nan"), float("inf")
@@ -382,6 +394,176 @@ bad(beyond.ConditionalVAE, lambda: beyond.ConditionalVAE(n_classes=0), ValueErro
 bad(beyond.ConditionalVAE, lambda: beyond.ConditionalVAE(2, (8,)).encode(digits(2), torch.tensor([0, 1, 2])),
     ValueError, "c", label="encode labels")
 bad(beyond.cvae_loss, lambda: beyond.cvae_loss(beyond.ConditionalVAE(2, (8,)), digits(2)), ValueError, "batch")
+
+# ---------------------------------------------------------------- issue 29, item 5: nan, inf, complex, ranges, seeds
+# Each case below returned a wrong result, passed silently or failed inside numpy/torch before helpers.validate.
+def _with(value, index=0, shape=(3, 2)):
+    """zeros of `shape` with `value` at flat position `index` (nan, inf, …)."""
+    tensor = torch.zeros(shape)
+    tensor.view(-1)[index] = value
+    return tensor
+
+
+_CPLX = torch.zeros(3, 2, dtype=torch.complex64)
+_SORTED = torch.linspace(-8, 8, 101, dtype=torch.float64)
+
+bad(helpers.seed_everything, lambda: helpers.seed_everything(2**40), ValueError, "seed", "1099511627776",
+    label="seed too large")
+bad(objectives.kl_normal, lambda: objectives.kl_normal(_with(NAN), torch.zeros(3, 2)), ValueError, "mu_q", "nan",
+    label="nan mu_q")
+bad(objectives.kl_normal, lambda: objectives.kl_normal(torch.zeros(3, 2), _with(INF)), ValueError, "logvar_q",
+    label="inf logvar_q")
+bad(objectives.kl_normal, lambda: objectives.kl_normal(torch.zeros(3, 2), torch.zeros(3, 2), NAN), ValueError,
+    "mu_p", label="nan mu_p")
+bad(objectives.kl_normal, lambda: objectives.kl_normal(torch.zeros(3, 2), torch.zeros(3, 2), 0.0, -INF),
+    ValueError, "logvar_p", label="-inf logvar_p")
+bad(objectives.gaussian_log_prob, lambda: objectives.gaussian_log_prob(_with(NAN), 0.0, 0.0), ValueError, "x",
+    label="nan x")
+bad(objectives.gaussian_log_prob, lambda: objectives.gaussian_log_prob(torch.zeros(3, 2), _with(INF), 0.0),
+    ValueError, "mu", label="inf mu")
+bad(objectives.gaussian_log_prob, lambda: objectives.gaussian_log_prob(torch.zeros(3, 2), 0.0, _with(NAN)),
+    ValueError, "logvar", label="nan logvar")
+bad(objectives.bernoulli_log_prob, lambda: objectives.bernoulli_log_prob(torch.zeros(3, 2), _with(NAN)),
+    ValueError, "logits", label="nan logits")
+bad(models.VAE, lambda: tiny_vae().encode(_with(NAN, 5, (2, 784))), ValueError, "x", "nan", label="encode nan")
+bad(models.VAE, lambda: tiny_vae().encode(_with(INF, 5, (2, 784))), ValueError, "x", "inf", label="encode inf")
+bad(models.VAE, lambda: tiny_vae()(_with(NAN, 5, (2, 784))), ValueError, "x", label="forward nan")
+bad(models.VAE, lambda: tiny_vae().decode(_with(NAN, 1, (2, 2))), ValueError, "z", "nan", label="decode nan")
+bad(models.VAE, lambda: tiny_vae().decode(_with(-INF, 1, (2, 2))), ValueError, "z", label="decode -inf")
+bad(models.reparameterize, lambda: models.reparameterize(_with(NAN), torch.zeros(3, 2)), ValueError, "mu",
+    label="nan mu")
+bad(models.reparameterize, lambda: models.reparameterize(torch.zeros(3, 2), _with(INF)), ValueError, "logvar",
+    label="inf logvar")
+bad(estimators.score_function_grads, lambda: estimators.score_function_grads(
+    _F, torch.tensor([NAN, 0.0]), torch.ones(2), torch.randn(5, 2)), ValueError, "mu", label="nan mu")
+bad(estimators.score_function_grads, lambda: estimators.score_function_grads(
+    _F, torch.zeros(2), torch.tensor([NAN, 1.0]), torch.randn(5, 2)), ValueError, "sigma", label="nan sigma")
+bad(estimators.score_function_grads, lambda: estimators.score_function_grads(
+    _F, torch.zeros(2), torch.ones(2), torch.randn(5, 2), baseline=NAN), ValueError, "baseline",
+    label="nan baseline")
+bad(estimators.pathwise_grads, lambda: estimators.pathwise_grads(_F, torch.zeros(2), torch.ones(2),
+                                                                 _with(INF, 0, (5, 2))),
+    ValueError, "eps", label="inf eps")
+bad(estimators.mean_and_stderr, lambda: estimators.mean_and_stderr(_with(NAN, 0, (4, 2))), ValueError,
+    "per_sample", label="nan")
+bad(estimators.estimator_variance, lambda: estimators.estimator_variance(
+    "pathwise", _F, torch.tensor([INF, 0.0]), torch.ones(2), n_samples=4), ValueError, "mu", label="inf mu")
+bad(estimators.gumbel_softmax_sample, lambda: estimators.gumbel_softmax_sample(torch.tensor([0.0, NAN]), tau=0.5),
+    ValueError, "logits", label="nan logits")
+bad(estimators.gumbel_softmax_sample, lambda: estimators.gumbel_softmax_sample(torch.zeros(3), tau=0.5 + 1j),
+    TypeError, "tau", "complex", label="complex tau")
+bad(toy_models.log_normal, lambda: toy_models.log_normal(NAN, 0.0, 1.0), ValueError, "z", "nan", label="nan z")
+bad(toy_models.log_normal, lambda: toy_models.log_normal(0.0, torch.tensor([INF]), 1.0), ValueError, "mean",
+    label="inf mean")
+bad(toy_models.ConjugateGaussian, lambda: toy_models.ConjugateGaussian().elbo(torch.tensor([1.0, NAN]), 0.0, 0.0),
+    ValueError, "x", "nan", label="elbo nan x")
+bad(toy_models.ConjugateGaussian, lambda: toy_models.ConjugateGaussian().elbo(0.0, 0.0, INF), ValueError,
+    "logvar_q", label="elbo inf logvar_q")
+bad(toy_models.ConjugateGaussian, lambda: toy_models.ConjugateGaussian().log_evidence(NAN), ValueError, "x",
+    label="log_evidence nan")
+bad(toy_models.ConjugateGaussian, lambda: toy_models.ConjugateGaussian().posterior(torch.tensor([INF])),
+    ValueError, "x", label="posterior inf")
+bad(toy_models.ConjugateGaussian, lambda: toy_models.ConjugateGaussian().mc_elbo(0.0, NAN, 0.0), ValueError,
+    "mu_q", label="mc_elbo nan mu_q")
+bad(toy_models.ConjugateGaussian, lambda: toy_models.ConjugateGaussian(sigma=0.5 + 0.1j), TypeError, "sigma",
+    "complex", label="complex sigma")
+bad(toy_models.GaussianMixture1D, lambda: toy_models.bimodal_mixture().log_prob(torch.tensor([NAN])), ValueError,
+    "z", label="log_prob nan")
+bad(toy_models.GaussianFit, lambda: toy_models.GaussianFit(0.0, 1.0).log_prob(INF), ValueError, "z",
+    label="log_prob inf")
+bad(toy_models.forward_kl_on_grid, lambda: toy_models.forward_kl_on_grid(toy_models.bimodal_mixture(), 0.0, 0.0,
+                                                                         _SORTED.flip(0)),
+    ValueError, "grid", "increasing", label="unsorted grid")
+bad(toy_models.forward_kl_on_grid, lambda: toy_models.forward_kl_on_grid(toy_models.bimodal_mixture(), NAN, 0.0),
+    ValueError, "mu", label="nan mu")
+bad(toy_models.reverse_kl_on_grid, lambda: toy_models.reverse_kl_on_grid(toy_models.bimodal_mixture(), 0.0, 0.0,
+                                                                         _SORTED[torch.randperm(101)]),
+    ValueError, "grid", "increasing", label="shuffled grid")
+bad(toy_models.reverse_kl_on_grid, lambda: toy_models.reverse_kl_on_grid(toy_models.bimodal_mixture(), 0.0, INF),
+    ValueError, "log_sigma", label="inf log_sigma")
+bad(vm.NormalGamma, lambda: vm.NormalGamma(mu0=1j), TypeError, "mu0", "complex", label="complex")
+bad(vm.sample_normal_data, lambda: vm.sample_normal_data(5, 0.0, 1.0, seed=-1), ValueError, "seed", label="seed")
+bad(vm.sample_logistic_data, lambda: vm.sample_logistic_data(5, torch.tensor([NAN, 1.0])), ValueError, "w",
+    label="nan w")
+bad(vm.sample_logistic_data, lambda: vm.sample_logistic_data(5, torch.ones(2), seed=1.5), ValueError, "seed",
+    label="seed")
+bad(vm.logistic_log_joint, lambda: vm.logistic_log_joint(torch.zeros(2), _with(INF), torch.zeros(3)),
+    ValueError, "features", label="inf features")
+bad(vm.normal_gamma_log_density, lambda: vm.normal_gamma_log_density(torch.tensor([NAN]), torch.ones(1), _PRIOR),
+    ValueError, "mu", label="nan mu")
+bad(vm.sample_poisson, lambda: vm.sample_poisson(3, 1e30), ValueError, "rate", "1e+15", label="rate 1e30")
+bad(vm.sample_poisson, lambda: vm.sample_poisson(3, 2.0, seed=-1), ValueError, "seed", label="seed")
+bad(vm.poisson_gamma_log_joint_log_rate, lambda: vm.poisson_gamma_log_joint_log_rate(
+    torch.tensor([NAN]), torch.ones(3), a0=1.0, b0=1.0), ValueError, "zeta", label="nan zeta")
+bad(vm.PPCA, lambda: vm.PPCA(_with(NAN, 0, (3, 2)), torch.zeros(3), 0.5), ValueError, "W", "nan", label="nan W")
+bad(vm.ppca_elbo, lambda: vm.ppca_elbo(torch.zeros(4, 3, dtype=torch.float64), torch.zeros(4, 2, dtype=torch.float64),
+                                       torch.tensor([NAN, 0.0], dtype=torch.float64), _ppca()),
+    ValueError, "logvar", label="nan logvar")
+bad(vm.sample_ppca, lambda: vm.sample_ppca(3, _ppca(), seed=-2), ValueError, "seed", label="seed")
+bad(vm.minibatch_elbo, lambda: vm.minibatch_elbo(torch.tensor([1.0, NAN]), n_total=10), ValueError,
+    "elbo_per_point", label="nan")
+bad(plotting.image_grid, lambda: plotting.image_grid(digits() * 255), ValueError, "images", "[0, 1]",
+    label="0-255")
+bad(plotting.image_grid, lambda: plotting.image_grid(torch.randn(4, 784) * 5), ValueError, "images", "[0, 1]",
+    label="logits")
+bad(plotting.to_numpy_images, lambda: plotting.to_numpy_images(np.ones((2, 784), dtype=complex)), TypeError,
+    "images", "complex", label="complex")
+bad(plotting.latent_scatter, lambda: plotting.latent_scatter(np.ones((3, 2), dtype=complex), np.zeros(3)),
+    TypeError, "z", "complex", label="complex")
+bad(widgets.encode_mean, lambda: widgets.encode_mean(tiny_vae(), digits() * 255), ValueError, "x", "[0, 1]",
+    label="0-255")
+bad(widgets.encode_mean, lambda: widgets.encode_mean(tiny_vae(), digits(), batch_size=0), ValueError,
+    "batch_size", label="batch_size 0")
+bad(widgets.to_png, lambda: widgets.to_png(np.full((2, 2), -3.0)), ValueError, "image", "[0, 1]", label="-3")
+bad(widgets.to_png, lambda: widgets.to_png(np.full((2, 2), 255.0)), ValueError, "image", "[0, 1]", label="255")
+bad(widgets.decode_mean, lambda: widgets.decode_mean(tiny_vae(), np.array([1 + 1j, 0.0])), TypeError, "z",
+    "complex", label="complex")
+bad(widgets.interpolate, lambda: widgets.interpolate([0.0, 0.0], [1.0, 1.0], 0.5 + 0.5j), TypeError, "t",
+    "complex", label="complex t")
+bad(widgets.interpolate, lambda: widgets.interpolate(np.array([1j, 0.0]), [1.0, 1.0], 0.5), TypeError, "z_start",
+    label="complex z_start")
+bad(widgets.active_dimensions, lambda: widgets.active_dimensions(torch.ones(2), threshold=NAN), ValueError,
+    "threshold", label="nan threshold")
+bad(widgets.EncodeEditExplorer, lambda: widgets.EncodeEditExplorer(tiny_vae(), digits() * 255, np.zeros(6)),
+    ValueError, "x", "[0, 1]", label="0-255")
+bad(widgets.InterpolationExplorer, lambda: widgets.InterpolationExplorer(tiny_vae(), digits() - 0.5), ValueError,
+    "x", "[0, 1]", label="negative pixels")
+bad(widgets.LatentExplorer2D, lambda: widgets.LatentExplorer2D(tiny_vae(), np.ones((3, 2), dtype=complex),
+                                                               np.zeros(3)),
+    TypeError, "z_map", "complex", label="complex")
+bad(pretrained.load, lambda: pretrained.load("vae-mnist-z2", device="cuda"), ValueError, "device",
+    "no CUDA device is available", label="cuda without CUDA")
+bad(pretrained.load, lambda: pretrained.load("vae-mnist-z2", device="tpu"), ValueError, "device", label="tpu")
+bad(pretrained.load, lambda: pretrained.load("vae-mnist-z2", device=0.5), TypeError, "device", label="float")
+bad(data.static_binarize, lambda: data.static_binarize(torch.rand(3), seed=-1), ValueError, "seed", label="seed")
+bad(data.train_valid_split, lambda: data.train_valid_split(torch.rand(5, 2), torch.arange(5), 1, seed=1.5),
+    ValueError, "seed", label="seed")
+bad(linear.pca, lambda: linear.pca(np.ones((4, 3)) * (1 + 1j), m=1), TypeError, "x", "complex", label="complex")
+bad(linear.nmf, lambda: linear.nmf(np.ones((3, 3)), k=1, seed=-1), ValueError, "seed", label="seed")
+bad(beyond.rate_distortion, lambda: beyond.rate_distortion(tiny_vae(), digits(), batch_size=0), ValueError,
+    "batch_size", label="batch_size 0")
+bad(beyond.posterior_means, lambda: beyond.posterior_means(tiny_vae(), digits(), batch_size=-5), ValueError,
+    "batch_size", label="batch_size")
+bad(beyond.unit_activity, lambda: beyond.unit_activity(_with(NAN)), ValueError, "mu", "nan", label="nan")
+bad(beyond.iwae_from_log_weights, lambda: beyond.iwae_from_log_weights(_with(NAN, 0, (4, 2)), k=2), ValueError,
+    "log_w", label="nan")
+bad(beyond.latent_traversal, lambda: beyond.latent_traversal(tiny_vae(), torch.zeros(2), dim=0, values=[0.0, NAN]),
+    ValueError, "z", label="nan value")
+
+# ---------------------------------------------------------------- validate (the checks the helpers above call)
+bad(validate.finite, lambda: validate.finite("codes", torch.tensor([0.0, NAN], requires_grad=True)), ValueError,
+    "codes", "1 nan or inf")
+bad(validate.finite, lambda: validate.finite("codes", np.zeros(2, dtype=complex)), TypeError, "codes", "complex",
+    label="complex")
+bad(validate.number, lambda: validate.number("lr", INF), ValueError, "lr", "finite")
+bad(validate.number, lambda: validate.number("lr", 1j), TypeError, "lr", "complex", label="complex")
+bad(validate.real_array, lambda: validate.real_array("x", [[1.0], [1.0, 2.0]]), TypeError, "x", "numbers")
+bad(validate.unit_interval, lambda: validate.unit_interval("images", torch.full((2, 2), 255.0)), ValueError,
+    "images", "[0, 1]", "255")
+bad(validate.seed, lambda: validate.seed(True), ValueError, "seed", "random seed")
+bad(validate.batch_size, lambda: validate.batch_size(0), ValueError, "batch_size", ">= 1")
+bad(validate.device, lambda: validate.device("cuda:0"), ValueError, "device", "no CUDA device is available")
+bad(validate.device, lambda: validate.device("gpu"), ValueError, "device", label="unknown name")
 
 # ---------------------------------------------------------------- walking the public API
 

@@ -125,6 +125,24 @@ bad(beyond.elbo_of_q, lambda: beyond.elbo_of_q(tiny_vae(), digits(2) * 255, torc
                                                 torch.zeros(1, 2, 2)), ValueError, "x", "[0, 1]")
 bad(beyond.optimize_local_q, lambda: beyond.optimize_local_q(tiny_vae(), digits(2), lr=2.0), ValueError, "lr")
 
+bad(beyond.free_bits_kl, lambda: beyond.free_bits_kl(torch.tensor([[NAN, 0.0]]), torch.zeros(1, 2), lam=0.5),
+    ValueError, "mu", "nan", label="nan mu")
+bad(beyond.elbo_of_q, lambda: beyond.elbo_of_q(tiny_vae(), digits(2), torch.full((2, 2), NAN), torch.zeros(2, 2),
+                                                torch.zeros(1, 2, 2)), ValueError, "mu", "nan", label="nan mu")
+bad(beyond.optimize_local_q, lambda: beyond.optimize_local_q(tiny_vae(), digits(2), seed=-1), ValueError, "seed",
+    label="seed")
+
+# ---------------------------------------------------------------- seeds, batch sizes, devices (issue 29, item 5)
+bad(training.fit, lambda: _fit(seed=-1), ValueError, "seed", label="seed -1")
+bad(training.fit, lambda: _fit(seed="0"), ValueError, "seed", label="seed str")
+bad(recipes.train_vae, lambda: recipes.train_vae(_recipe(), 2, device="cuda"), ValueError, "device",
+    "no CUDA device is available", label="cuda without CUDA")
+bad(recipes.fit_options, lambda: recipes.fit_options(_recipe(), seed=-1), ValueError, "seed", label="seed")
+bad(recipes.test_iwae, lambda: recipes.test_iwae(tiny_vae(), k=1, seed=1.5), ValueError, "seed", label="seed")
+bad(recipes.compare_recipes, lambda: recipes.compare_recipes(seeds=("a",)), ValueError, "seeds", label="seed str")
+bad(judge.train_digit_judge, lambda: judge.train_digit_judge(digits(), torch.arange(6), seed=-1), ValueError, "seed",
+    label="seed")
+
 
 @pytest.mark.parametrize("case", [
     pytest.param(case, marks=pytest.mark.xfail(strict=True, reason=KNOWN_GAPS[case.label]))

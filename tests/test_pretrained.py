@@ -266,3 +266,25 @@ def test_retrain_updates_the_pins_it_writes(weights, monkeypatch, capsys):
     shipped_as = VAE(2, (512, 256), activation="silu").decoder[0].weight.detach().half().float()
     assert torch.equal(model.decoder[0].weight.detach(), shipped_as), "the loaded weights are not the retrained ones"
     assert "vae-mnist-z2: test ELBO -500.0 nats" in capsys.readouterr().out
+
+
+def test_float64_weights_that_overflow_float32_are_refused_even_when_pinned(weights):
+    """1e300 is finite in float64 but inf once cast to the model's float32: checked after the cast (issue 29)."""
+    state = {key: value.double() for key, value in _shipped_state("vae-mnist-z2").items()}
+    state["decoder.0.weight"][0, 0] = 1e300
+    _replace_weights(weights, "vae-mnist-z2", _state_bytes(state))
+    with pytest.raises(PretrainedError, match=r"non-finite values .*'decoder\.0\.weight'"):
+        pretrained.load("vae-mnist-z2")
+
+
+def test_retrain_of_an_empty_list_retrains_nothing(weights, monkeypatch):
+    """An empty list means no model, never all of them (issue 29): no training, no file rewritten."""
+    from helpers import recipes
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("retrain([]) started a training")
+
+    monkeypatch.setattr(recipes, "train_vae", no_training)
+    before = {path.name: path.read_bytes() for path in weights.iterdir()}
+    assert pretrained.retrain([], progress=False) == {}
+    assert {path.name: path.read_bytes() for path in weights.iterdir()} == before
