@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from helpers.checks.core import Failed, assert_close, call_student, exercise
+from helpers.checks.core import Failed, assert_close, call_student, exercise, piece_slips
 from helpers.linear import pca, pca_reconstruct, principal_angles
 
 __all__ = ["check_reconstruct_with_pca", "check_principal_angles", "FORBIDDEN"]
@@ -64,10 +64,46 @@ def _pca_mistakes(x_train: np.ndarray, x: np.ndarray, m: int) -> dict[str, np.nd
         "the last m directions (the least variance) are kept: the SVD sorts singular values in decreasing "
         "order, so keep the first m rows of Vᵀ": mean + (x - mean) @ vt[-m:].T @ vt[-m:],
     }
+    mistakes.update(_pca_slips(x_train, x, m))
     if u.shape[0] == vt.shape[1]:  # U's columns live in the space of examples; they only fit when N = n
         mistakes["you used U (directions in the space of examples) instead of V: the principal directions are "
                  "the rows of Vᵀ"] = mean + (x - mean) @ u[:, :m] @ u[:, :m].T
     return mistakes
+
+
+def _reconstruct(x_train: np.ndarray, x: np.ndarray, m: int, mean, rows: slice | None = None) -> np.ndarray:
+    vt = np.linalg.svd(x_train - mean, full_matrices=False)[2]
+    v_m = vt[slice(0, m) if rows is None else rows].T
+    return mean + (x - mean) @ v_m @ v_m.T
+
+
+def _pca_slips(x_train: np.ndarray, x: np.ndarray, m: int) -> dict[str, np.ndarray]:
+    """The reconstruction's slips: the mean over the wrong axis, other rows of Vᵀ, and one named piece changed."""
+    mean = x_train.mean(axis=0)
+    slips = {
+        "the mean is taken over all entries (np.mean without axis): μ is the mean of each column, "
+        "x_train.mean(axis=0)": _reconstruct(x_train, x, m, x_train.mean()),
+        "the mean is summed where it should be averaged: μ = x_train.mean(axis=0), not the sum over the examples":
+            _reconstruct(x_train, x, m, x_train.sum(axis=0)),
+        "the projection (x − μ) V_m V_mᵀ is missing: you returned the mean alone": mean,
+        "x is missing from x − μ: you returned μ − μ V_m V_mᵀ, one row (project x − μ, then add μ back)":
+            mean - mean @ np.linalg.svd(x_train - mean, full_matrices=False)[2][:m].T
+            @ np.linalg.svd(x_train - mean, full_matrices=False)[2][:m],
+        "the directions after the first m are kept (vt[m:]): keep the first m rows of Vᵀ, vt[:m]":
+            _reconstruct(x_train, x, m, mean, slice(m, None)),
+    }
+    if x_train.shape[0] == x_train.shape[1]:  # a mean over the wrong axis only broadcasts for a square x_train
+        slips["the mean is taken over the wrong axis (axis=1, across the features of each example): μ is the mean "
+              "over the examples, x_train.mean(axis=0)"] = _reconstruct(x_train, x, m, x_train.mean(axis=1))
+
+    def formula(piece):
+        mu = piece("the mean μ", mean)
+        centred = piece("x_train in x_train − μ", x_train) - piece("μ in x_train − μ", mu)
+        v_m = np.linalg.svd(centred, full_matrices=False)[2][:m].T
+        projection = (piece("x in x − μ", x) - piece("μ in x − μ", mu)) @ v_m @ v_m.T
+        return piece("μ added back", mu) + piece("the projection (x − μ) V_m V_mᵀ", projection)
+
+    return {**slips, **piece_slips(formula)}
 
 
 @exercise("1.1", "PCA reconstruction")
@@ -112,7 +148,20 @@ def _angle_mistakes(a: np.ndarray, b: np.ndarray, expected: np.ndarray) -> dict[
         return v / np.linalg.norm(v, axis=0)
 
     cosines = np.cos(np.radians(expected))
+
+    def formula(piece):
+        q_a, q_b = np.linalg.qr(a)[0], np.linalg.qr(b)[0]
+        found = np.linalg.svd(q_a.T @ q_b, compute_uv=False)
+        clipped = np.clip(found, piece("the lower clip bound −1", -1.0), piece("the upper clip bound 1", 1.0))
+        return np.degrees(np.arccos(clipped))
+
     return {
+        **piece_slips(formula),
+        "the sign of the cosines is flipped: arccos(−cos θ) = 180° − θ": 180.0 - expected,
+        "np.arccos is missing: the cosines themselves were converted with np.degrees (the angles are arccos of the "
+        "cosines)": np.degrees(cosines),
+        "np.radians is used where np.degrees belongs (the angles are converted the wrong way: arccos gives "
+        "radians, np.degrees turns them into degrees)": np.radians(np.radians(expected)),
         "the angles are in radians: convert with np.degrees": np.radians(expected),
         "you returned the cosines σ_i(Q_aᵀ Q_b); the angles are arccos of them, in degrees": cosines,
         "np.arcsin was used where the cosines need np.arccos (arcsin gives 90° minus each angle)":

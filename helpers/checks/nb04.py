@@ -7,7 +7,7 @@ import math
 import torch
 
 from helpers import models
-from helpers.checks.core import Failed, call_student, exercise, name_the_mistake
+from helpers.checks.core import Failed, cached, call_student, exercise, name_the_mistake, piece_slips, swapped_arguments
 from helpers.estimators import score_function_grads
 
 __all__ = ["check_reparameterize", "check_score_function_estimator", "FORBIDDEN"]
@@ -59,7 +59,8 @@ def _reparam_shapes(student_fn) -> None:
     if torch.equal(first, mu):
         raise Failed("z equals mu: the noise is missing. Add exp(0.5·logvar)·ε with ε = torch.randn_like(mu).")
     if torch.equal(first, second):
-        raise Failed("two calls with the same mu and logvar gave the same z: there is no fresh noise. "
+        raise Failed("two calls with the same mu and logvar gave the same z: there is no fresh noise (ε is missing, "
+                     "or drawn once). "
                      "Draw ε = torch.randn_like(mu) inside the function, at every call.")
     noise = (first - mu) / torch.exp(0.5 * logvar)
     if torch.allclose(noise, noise[:1].expand_as(noise), atol=1e-5):
@@ -75,22 +76,41 @@ def _reparam_moments(student_fn, means=_MOMENT_MU, logvars=_MOMENT_LOGVAR, shown
     sigma = torch.tensor(logvars, dtype=torch.float64).mul(0.5).exp()
     inputs = f"mu={[round(v, 3) for v in means]}, logvar={shown} ({_MOMENT_ROWS} rows)"
     if not torch.isfinite(z).all():
-        raise Failed(f"for {inputs}, some samples are not finite (nan/inf); is a square root of logvar taken?")
+        raise Failed(f"for {inputs}, some samples are not finite (nan/inf); is a square root or a log of logvar "
+                     "taken (log where exp belongs)? σ = exp(0.5·logvar)")
     if ((mean - torch.tensor(means, dtype=torch.float64)).abs() > 6 * sigma / math.sqrt(_MOMENT_ROWS)).any():
+        mu_d = torch.tensor(means, dtype=torch.float64)
         hint = " It looks like mu is not added: z = mu + σ·ε." if (mean.abs() < 0.1).all() else ""
+        logvar_d = torch.tensor(logvars, dtype=torch.float64)
+        if not hint and ((mean - logvar_d).abs() < 6 * (0.5 * mu_d).exp() / math.sqrt(_MOMENT_ROWS)).all():
+            hint = " It looks like mu and logvar are swapped (the samples' mean is logvar): z = mu + exp(0.5·logvar)·ε."
+        if not hint and ((mean + mu_d).abs() < 6 * sigma / math.sqrt(_MOMENT_ROWS)).all():
+            hint = " It looks like the sign of z is flipped: z = mu + σ·ε, not −(mu + σ·ε)."
+        inverse = sigma / (z - mu_d)  # ε itself if σ was divided by ε
+        if not hint and abs(float(inverse.mean())) < 0.1 and (inverse.std(dim=0) - 1).abs().max() < 0.05:
+            hint = " It looks like σ is divided by ε instead of multiplied by it: z = mu + σ·ε."
         raise Failed(f"for {inputs}, the samples' mean is {_fmt(mean)}, it should be mu.{hint}")
     if ((std / sigma - 1).abs() > 0.04).any():
         logvar_d = torch.tensor(logvars, dtype=torch.float64)
         mistakes = {
-            "you used exp(logvar) — the variance σ² — as the standard deviation; σ = exp(0.5·logvar)": logvar_d.exp(),
+            "you used exp(logvar) — the variance σ² — as the standard deviation (the ½ in exp(½·logvar) is missing); "
+            "σ = exp(0.5·logvar)": logvar_d.exp(),
             "the sign in the exponent is flipped: exp(-0.5·logvar) is 1/σ; σ = exp(0.5·logvar)":
                 (-0.5 * logvar_d).exp(),
-            "ε is not scaled at all; multiply it by σ = exp(0.5·logvar)": torch.ones(3, dtype=torch.float64),
+            "ε is not scaled at all (σ is missing, or the ½ became 0: exp(0) = 1); multiply it by σ = exp(0.5·logvar)":
+                torch.ones(3, dtype=torch.float64),
             "you used logvar itself as the standard deviation; σ = exp(0.5·logvar)": logvar_d.abs(),
             "you used 0.5·logvar = log σ as the standard deviation: exponentiate it, σ = exp(0.5·logvar)":
                 (0.5 * logvar_d).abs(),
-            "you took the square root of σ: σ = exp(0.5·logvar), not exp(0.25·logvar)": (0.25 * logvar_d).exp(),
+            "you took the square root of σ (the ½ in exp(½·logvar) became ¼): σ = exp(0.5·logvar), not "
+            "exp(0.25·logvar)": (0.25 * logvar_d).exp(),
+            "the ½ in σ = exp(½·logvar) divides logvar instead of multiplying it (exp(½/logvar))":
+                (0.5 / logvar_d).exp().abs(),
         }
+        for factor, what in ((2.0, "doubled (σ·ε counted twice)"), (0.5, "halved"), (3.0, "tripled")):
+            mistakes[f"the noise term σ·ε is {factor:g}× too large: it is {what}"] = factor * sigma
+        for c in (1.5, 0.0, -1.0, 2.0, -0.25):
+            mistakes[f"the ½ in σ = exp(½·logvar) is changed to {c:g} (a constant is wrong)"] = (c * logvar_d).exp()
         hint = name_the_mistake(std, mistakes, rtol=0.04, atol=0.0)
         raise Failed(f"for {inputs}, the samples' standard deviation is {_fmt(std)}, it should be "
                      f"exp(0.5·logvar) = {_fmt(sigma)}." + (f" It looks like {hint}." if hint else ""))
@@ -165,7 +185,8 @@ def _sf_mistakes(f, mu, sigma, eps) -> dict[str, tuple[torch.Tensor, torch.Tenso
         "the sign of the score is flipped: ∇_μ log q(z) = +(z − μ)/σ² and ∇_σ log q(z) = ((z − μ)² − σ²)/σ³":
             (-right_mu, -right_sigma),
         "f is evaluated at μ instead of at the sample z = μ + σ·ε": (at_mu * score_mu, at_mu * score_sigma),
-        "∇_μ log q(z) is divided by σ only once: it is (z − μ)/σ² = ε/σ, not (z − μ)/σ = ε":
+        "∇_μ log q(z) is divided by σ only once (the power of σ is 1, not 2): it is (z − μ)/σ² = ε/σ, not "
+        "(z − μ)/σ = ε":
             (values * eps, right_sigma),
         "∇_σ log q(z) misses the −1/σ that comes from the normalizing constant: it is (ε² − 1)/σ":
             (right_mu, values * eps.pow(2) / sigma),
@@ -182,8 +203,10 @@ def _student_terms(student_fn, f, mu, sigma, eps) -> tuple[torch.Tensor, torch.T
     for name, value in zip(("grad_mu", "grad_sigma"), out):
         value = _as_tensor(value, name).detach()
         if value.shape != eps.shape:
-            hint = (" It looks like you averaged over the samples: return one term per sample."
-                    if value.shape == eps.shape[1:] else "")
+            hint = (" It looks like you averaged over the samples, or z does not depend on ε (σ·ε is missing from "
+                    "z = μ + σ·ε): return one term per sample." if value.shape == eps.shape[1:] else
+                    " It looks like ∇log q(z) is missing: f(z) alone has one value per sample, f(z)·∇log q(z) has one "
+                    "per sample and coordinate." if value.shape == (eps.shape[0], 1) else "")
             raise Failed(f"{name} should have the shape of eps, (S, m) = {tuple(eps.shape)}, "
                          f"got {tuple(value.shape)}.{hint}")
         terms.append(value)
@@ -226,14 +249,21 @@ def _with_constant_baseline(got, f, mu, sigma, eps) -> bool:
     return _close(got, ((values - baseline) * score_mu, (values - baseline) * score_sigma))
 
 
-def _accepted(got, f, mu, sigma, eps) -> bool:
+def _references(f, mu, sigma, eps, key=None):
+    """The estimator's terms without and with the leave-one-out baseline (remembered per seed and objective)."""
+    def compute():
+        return (score_function_grads(f, mu, sigma, eps), score_function_grads(f, mu, sigma, eps, "leave-one-out"))
+
+    return compute() if key is None else cached(("4.2 references", *key), compute)
+
+
+def _accepted(got, f, mu, sigma, eps, key=None) -> bool:
     """The per-sample terms of the score-function estimator for the given eps, with or without a baseline."""
-    return (_close(got, score_function_grads(f, mu, sigma, eps))
-            or _close(got, score_function_grads(f, mu, sigma, eps, "leave-one-out"))
-            or _with_constant_baseline(got, f, mu, sigma, eps))
+    plain, leave_one_out = _references(f, mu, sigma, eps, key)
+    return _close(got, plain) or _close(got, leave_one_out) or _with_constant_baseline(got, f, mu, sigma, eps)
 
 
-def _explain_sf(student_fn, got, name, f, mu, sigma, eps, exact) -> str:
+def _explain_sf(student_fn, got, name, f, mu, sigma, eps, exact, seed=None) -> str:
     """Why these per-sample terms are wrong."""
     again = _student_terms(student_fn, f, mu, sigma, eps)
     if not _close(got, again):
@@ -242,11 +272,12 @@ def _explain_sf(student_fn, got, name, f, mu, sigma, eps, exact) -> str:
     if all(torch.allclose(g, g[:1].expand_as(g)) for g in got):
         return ("every sample got the same term: you averaged over the samples and repeated the average. Return "
                 "one term per sample, each computed from its own ε_s.")
-    hint = _name_sf_mistake(got, _sf_mistakes(f, mu, sigma, eps))
+    hint = _name_sf_mistake(got, cached(("4.2", seed, name), lambda: _sf_mistakes(f, mu, sigma, eps))) or \
+        _name_sf_mistake(got, cached(("4.2 slips", seed, name), lambda: _sf_slips(f, mu, sigma, eps)))
     if hint is None and name.endswith("1[z > 0]") and bool((got[0] == 0).all()):
         hint = ("you differentiated f (the pathwise estimator): a step function has zero gradient almost "
                 "everywhere. The score-function estimator uses only values of f: f(z)·∇log q(z)")
-    reference = score_function_grads(f, mu, sigma, eps)
+    reference = _references(f, mu, sigma, eps, (seed, name))[0]
     for label, terms, ref, exact_grad in (("∂/∂μ", got[0], reference[0], exact[0]),
                                           ("∂/∂σ", got[1], reference[1], exact[1])):
         z_scores = (terms.mean(dim=0) - exact_grad).abs() / (ref.std(dim=0) / math.sqrt(len(eps)))
@@ -260,11 +291,50 @@ def _explain_sf(student_fn, got, name, f, mu, sigma, eps, exact) -> str:
 
 
 def _name_sf_mistake(got, mistakes) -> str | None:
-    for description, (wrong_mu, wrong_sigma) in mistakes.items():
-        if torch.allclose(got[0], wrong_mu, rtol=1e-4, atol=1e-6) and \
-                torch.allclose(got[1], wrong_sigma, rtol=1e-4, atol=1e-6):
-            return description
-    return None
+    found = []
+    for description, wrong in mistakes.items():
+        if not isinstance(wrong, (tuple, list)) or len(wrong) != 2:
+            continue
+        wrong_mu, wrong_sigma = (torch.as_tensor(w, dtype=torch.float64) for w in wrong)
+        rows = len(wrong_mu) if wrong_mu.dim() else 0
+        if wrong_mu.shape != got[0][:rows].shape or wrong_sigma.shape != got[1][:rows].shape:
+            continue
+        if torch.allclose(got[0][:rows], wrong_mu, rtol=1e-4, atol=1e-6) and \
+                torch.allclose(got[1][:rows], wrong_sigma, rtol=1e-4, atol=1e-6):
+            found.append(description)
+            if len(found) == 3:
+                break
+    return "; or ".join(found) if found else None
+
+
+_SLIP_ROWS = 64  # slips are looked for on the first samples only: cheap, and enough to tell them apart
+
+
+def _sf_formula(f, mu, sigma, eps):
+    """The per-sample terms written in named pieces, for `piece_slips`."""
+    def formula(piece):
+        z = piece("z = μ + σ·ε", piece("μ in z", mu) + piece("σ·ε in z", piece("σ in σ·ε", sigma) * piece(
+            "ε in σ·ε", eps)))
+        f_z = f(z).unsqueeze(-1)
+        diff = piece("z − μ in ∇_μ", z - piece("μ in (z − μ) of ∇_μ", mu))
+        score_mu = piece("∇_μ log q(z) = (z − μ)/σ²", diff / piece("σ² in (z − μ)/σ²", sigma**2, power=(sigma, 2)))
+        diff_s = piece("z − μ in ∇_σ", z - piece("μ in (z − μ) of ∇_σ", mu))
+        square = piece("(z − μ)² in ∇_σ", diff_s**2, power=(diff_s, 2))
+        top = piece("(z − μ)² − σ²", square - piece("σ² in ((z − μ)² − σ²)", sigma**2, power=(sigma, 2)))
+        score_sigma = piece("∇_σ log q(z) = ((z − μ)² − σ²)/σ³", top / piece("σ³", sigma**3, power=(sigma, 3)))
+        return (piece("f(z)·∇_μ log q(z)", piece("f(z) in the ∂/∂μ term", f_z) * score_mu),
+                piece("f(z)·∇_σ log q(z)", piece("f(z) in the ∂/∂σ term", f_z) * score_sigma))
+
+    return formula
+
+
+def _sf_slips(f, mu, sigma, eps) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    eps = eps[:_SLIP_ROWS]
+    return {**piece_slips(_sf_formula(f, mu, sigma, eps)),
+            "the returned pair is swapped: return (grad_mu, grad_sigma), the μ terms first":
+                tuple(reversed(score_function_grads(f, mu, sigma, eps))),
+            **swapped_arguments(lambda m, s, e: _sf_formula(f, m, s, e)(lambda name, value, **_: value),
+                                dict(mu=mu, sigma=sigma, eps=eps))}
 
 
 def _sf_inputs(seed: int | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -290,5 +360,5 @@ def check_score_function_estimator(student_fn, seed: int | None = None) -> None:
                              f"fails for {name}: the score-function estimator uses only values of f, "
                              "f(z)·∇log q(z).") from None
             raise
-        if not _accepted(got, f, mu, sigma, eps):
-            raise Failed(_explain_sf(student_fn, got, name, f, mu, sigma, eps, (exact_mu, exact_sigma)))
+        if not _accepted(got, f, mu, sigma, eps, key=(seed, name)):
+            raise Failed(_explain_sf(student_fn, got, name, f, mu, sigma, eps, (exact_mu, exact_sigma), seed))

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers import objectives
-from helpers.checks.core import Failed, assert_close, call_student, exercise
+from helpers.checks.core import Failed, assert_close, call_student, exercise, piece_slips, swapped_arguments
 from helpers.objectives import bernoulli_log_prob, gaussian_log_prob, kl_normal
 
 __all__ = ["check_vae_elbo", "check_iwae_estimate", "FORBIDDEN"]
@@ -25,7 +25,9 @@ FORBIDDEN = {
 
 def _as_tensor(value, what: str) -> torch.Tensor:
     if not isinstance(value, torch.Tensor):
-        raise Failed(f"{what} should return a torch.Tensor, got {type(value).__name__}.")
+        hint = (" It looks like the terms built from the tensors are missing (only a plain number is left)."
+                if isinstance(value, (int, float)) else "")
+        raise Failed(f"{what} should return a torch.Tensor, got {type(value).__name__}.{hint}")
     return value.detach()
 
 
@@ -54,7 +56,7 @@ def _elbo_mistakes(x, logits, mu, logvar) -> dict[str, torch.Tensor]:
         "you averaged over pixels instead of summing: log p(x|z) is a sum over the n pixels": (
             -F.binary_cross_entropy_with_logits(logits, x, reduction="none").mean(-1) - kl),
         "you averaged the KL over the latent dimensions instead of summing over them": log_lik - kl / mu.shape[-1],
-        "you returned the loss (−ELBO); the exercise asks for the ELBO itself": -(log_lik - kl),
+        "you returned the loss (−ELBO, the sign is flipped); the exercise asks for the ELBO itself": -(log_lik - kl),
         "the KL term is missing": log_lik,
         "the KL is summed over the batch: each example has its own KL, summed over the latent dimensions only":
             log_lik - kl.sum(),
@@ -64,6 +66,23 @@ def _elbo_mistakes(x, logits, mu, logvar) -> dict[str, torch.Tensor]:
         "you used the probabilities sigmoid(logits) as if they were logits": bernoulli_log_prob(
             x, torch.sigmoid(logits)) - kl,
     }
+
+
+def _elbo_formula(x, logits, mu, logvar):
+    """The per-example ELBO written in named pieces, for `piece_slips`."""
+    def formula(piece):
+        data_term = piece("x·logits", piece("x in x·logits", x) * piece("logits in x·logits", logits))
+        softplus = piece("softplus(logits)", F.softplus(logits), fn=F.softplus, arg=logits)
+        per_pixel = piece("the per-pixel term x·logits − softplus(logits)", data_term - softplus)
+        log_lik = piece("the log-likelihood Σ_pixels [x·logits − softplus(logits)]", per_pixel.sum(-1))
+        squares = piece("μ² + σ²", piece("μ² in the KL", mu.pow(2), power=(mu, 2))
+                        + piece("σ² = exp(logvar) in the KL", logvar.exp(), fn=torch.exp, arg=logvar))
+        inside = piece("μ² + σ² − logvar", squares - piece("logvar in the KL", logvar)) - piece("the −1 in the KL", 1.0)
+        kl = piece("the ½ in front of the KL", 0.5) * piece("the KL's sum over the latent dimensions",
+                                                            piece("μ² + σ² − logvar − 1", inside).sum(-1))
+        return log_lik - piece("the KL", kl)
+
+    return formula
 
 
 @exercise("5.1", "The per-example ELBO of a Bernoulli VAE")
@@ -76,8 +95,14 @@ def check_vae_elbo(student_fn, seed: int | None = None) -> None:
         if got.dim() == 0 and len(x) > 1:
             raise Failed(f"for {inputs}, you returned one number; return one ELBO per example, "
                          f"shape ({len(x)},) — do not average or sum over the batch.")
-        assert_close(got.double(), expected.double(), inputs=inputs, rtol=1e-4, atol=1e-3,
-                     mistakes={k: v.double() for k, v in _elbo_mistakes(x, logits, mu, logvar).items()})
+        def mistakes(x=x, logits=logits, mu=mu, logvar=logvar):
+            x, logits, mu, logvar = (t.double() for t in (x, logits, mu, logvar))
+            return {**_elbo_mistakes(x, logits, mu, logvar), **piece_slips(_elbo_formula(x, logits, mu, logvar)),
+                    **swapped_arguments(lambda *a: _elbo_formula(*a)(lambda name, value, **_: value),
+                                        dict(x=x, logits=logits, mu=mu, logvar=logvar))}
+
+        assert_close(got.double(), expected.double(), inputs=inputs, rtol=1e-4, atol=1e-3, mistakes=mistakes,
+                     sizes={"the number of pixels": x.shape[-1], "the number of latent dimensions": mu.shape[-1]})
 
 
 # ---------------------------------------------------------------- 5.2 the IWAE estimate
@@ -108,6 +133,20 @@ def _iwae_cases(seed: int | None = None) -> list[tuple[str, tuple[torch.Tensor, 
         cases.append((f"K={k} samples for {n} examples with {pixels} pixels (seeded random)",
                       (x, logits, z, mu, logvar)))
     return cases
+
+
+def _iwae_formula(x, logits, z, mu, logvar):
+    """The IWAE estimate written in named pieces, for `piece_slips`."""
+    def formula(piece):
+        log_lik = piece("log p(x|z)", bernoulli_log_prob(x, logits))
+        log_prior = piece("log p(z)", gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z)))
+        log_q = piece("log q(z|x)", gaussian_log_prob(z, mu, logvar))
+        log_w = piece("the log-weights log p(x|z) + log p(z) − log q(z|x)",
+                      piece("log p(x|z) + log p(z)", log_lik + log_prior) - log_q)
+        spread = piece("logsumexp over the K samples", torch.logsumexp(log_w, dim=0))
+        return spread - piece("log K", math.log(z.shape[0]), fn=math.log, arg=float(z.shape[0]))
+
+    return formula
 
 
 @exercise("5.2", "The importance-weighted (IWAE) estimate of log p(x)")
@@ -142,5 +181,16 @@ def check_iwae_estimate(student_fn, seed: int | None = None) -> None:
         if k > 2:
             mistakes["you subtracted log(K − 1) instead of log K: the estimate averages the K weights"] = (
                 torch.logsumexp(log_w, dim=0) - math.log(k - 1))
+        def all_mistakes(mistakes=mistakes, x=x, logits=logits, z=z, mu=mu, logvar=logvar):
+            log_w = _log_weights(x, logits, z, mu, logvar)
+            return {**mistakes,
+                    "you subtracted log N (the number of examples) instead of log K (the number of samples)":
+                        torch.logsumexp(log_w, dim=0) - math.log(z.shape[1]),
+                    "you subtracted log m (the latent size) instead of log K (the number of samples)":
+                        torch.logsumexp(log_w, dim=0) - math.log(z.shape[-1]),
+                    **piece_slips(_iwae_formula(x, logits, z, mu, logvar)),
+                    **swapped_arguments(_iwae_reference, dict(x=x, logits=logits, z=z, mu=mu, logvar=logvar))}
+
         assert_close(got.double(), expected.double(), inputs=inputs, rtol=1e-4, atol=1e-2,
-                     mistakes={name: value.double() for name, value in mistakes.items()})
+                     mistakes=lambda: {name: value.double() for name, value in all_mistakes().items()
+                                       if isinstance(value, torch.Tensor)})

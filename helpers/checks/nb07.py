@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from helpers.beyond import active_mask, beta_vae_loss
-from helpers.checks.core import Failed, assert_close, call_student, exercise
+from helpers.checks.core import Failed, assert_close, call_student, exercise, piece_slips
 from helpers.objectives import bernoulli_log_prob, kl_normal
 
 __all__ = ["check_beta_vae_loss", "check_active_units_mask", "FORBIDDEN"]
@@ -49,7 +49,20 @@ def _loss_mistakes(x, logits, mu, logvar, beta) -> dict[str, torch.Tensor]:
             (per_pixel_bce + beta * kl).mean()),
         "one value per example is returned: average over the batch to get a scalar loss": (
             -log_lik + beta * kl),
+        "β multiplies both terms: only the KL is weighted, the loss is −log p(x|z) + β·KL": (
+            beta * (-log_lik + kl)).mean(),
+        **piece_slips(_loss_formula(x, logits, mu, logvar, beta)),
     }
+
+
+def _loss_formula(x, logits, mu, logvar, beta):
+    """The β-weighted loss written in named pieces, for `piece_slips`."""
+    def formula(piece):
+        distortion = piece("the reconstruction term −log p(x|z)", -bernoulli_log_prob(x, logits))
+        rate = piece("the KL term", kl_normal(mu, logvar))
+        return (distortion + piece("β·KL", piece("β", beta) * rate)).mean()
+
+    return formula
 
 
 @exercise("7.1", "The β-weighted loss")
@@ -103,6 +116,14 @@ def _activity_mistakes(mu: torch.Tensor, threshold: float) -> dict[str, torch.Te
             mu, threshold).sum(),
         "the mask is inverted: True must mark the ACTIVE units, those with a variance above the threshold": (
             mu.var(dim=0) <= threshold),
+        "the variance is squared: A_j = Var(mu_j) is compared with the threshold as it is": (
+            mu.var(dim=0).pow(2) > threshold),
+        "every unit is marked inactive: is the sign of the variance flipped? A variance is never negative": (
+            -mu.var(dim=0) > threshold),
+        "you returned the indices of the active units (nonzero/where): return the boolean mask, one entry per "
+        "latent dimension": active_mask(mu, threshold).nonzero().flatten(),
+        "you returned the indices of the active units (nonzero/where, one row each): return the boolean mask, one "
+        "entry per latent dimension": active_mask(mu, threshold).nonzero(),
     }
 
 
