@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from course.flags import answer_flags
+from course.grade_report import GradeReport
 from course.grades_csv import GradesCsv
 from course.layout import assignment_sources, generate, lay_out_course, nbgrader_command
 from course.notebooks import HELPERS, POINTS, SUFFIX, exercise_of, graded_exercises, nbgrader_meta, read_notebook
 from course.repair import repaired
-from course.sandbox import SANDBOX_SCRIPT, Snapshot, kernel_env, sandbox_command
+from course.sandbox import (
+    GRADE_FOLDER_PREFIX,
+    SANDBOX_SCRIPT,
+    Snapshot,
+    kernel_env,
+    kill_namespace,
+    mark_as_ours,
+    namespace_of_job,
+    remove_stale_folders,
+    sandbox_command,
+)
+
+# Inside its job folder every submission is graded as this student: a name like `-h` or `weird[1]` never reaches
+# nbgrader's command line or its file patterns. The real name goes into the CSV.
+GRADED_AS = "student"
 
 
 @dataclass
@@ -76,7 +94,7 @@ def _scores(course: Path, submission: Submission, exercises: list[str]) -> dict[
 
     notebook = f"{submission.assignment}{SUFFIX}"
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        graded = gradebook.find_submission_notebook(notebook, submission.assignment, submission.student)
+        graded = gradebook.find_submission_notebook(notebook, submission.assignment, GRADED_AS)
         scores = {exercise_of(g.name): float(g.score) for g in graded.grades if g.name.startswith("check-")}
     return {number: scores.get(number, 0.0) for number in exercises}
 
@@ -98,6 +116,7 @@ class _Run:
     sandbox: list[str] | None
     cell_timeout: int
     notebook_timeout: float
+    running: dict = field(default_factory=dict)  # pid of each autograde now running -> its mount namespace
 
 
 def grade_submission(submission: Submission, run: _Run, index: int) -> dict:
@@ -107,12 +126,12 @@ def grade_submission(submission: Submission, run: _Run, index: int) -> dict:
     root = run.base / "mine" if run.sandbox else job
     try:
         run.snapshot.write(job)
-        target = job / "course" / "submitted" / submission.student / submission.assignment
+        target = job / "course" / "submitted" / GRADED_AS / submission.assignment
         target.mkdir(parents=True)
         content, repairs = repaired(submission.content, run.releases[submission.assignment])
         (target / f"{submission.assignment}{SUFFIX}.ipynb").write_bytes(content)
         result = _autograde(submission, run, job, root)
-        graded_path = job / "course" / "autograded" / submission.student / submission.assignment / \
+        graded_path = job / "course" / "autograded" / GRADED_AS / submission.assignment / \
             f"{submission.assignment}{SUFFIX}.ipynb"
         notebook = read_notebook(graded_path) if result is not None and graded_path.is_file() else None
         reason = "; ".join(filter(None, [*(f"repaired: {note}" for note in repairs),
@@ -135,7 +154,7 @@ def grade_submission(submission: Submission, run: _Run, index: int) -> dict:
 
 def _autograde(submission: Submission, run: _Run, job: Path, root: Path):
     """nbgrader autograde in its own process group (and mount namespace); None if it ran past the limit (killed)."""
-    command = nbgrader_command("autograde", submission.assignment, "--student", submission.student, "--create",
+    command = nbgrader_command("autograde", submission.assignment, f"--student={GRADED_AS}", "--create",
                                 "--force", f"--Execute.timeout={run.cell_timeout}",
                                 f"--CourseDirectory.root={root / 'course'}")
     if run.sandbox:
@@ -143,16 +162,25 @@ def _autograde(submission: Submission, run: _Run, job: Path, root: Path):
                    *command]
     process = subprocess.Popen(command, cwd=run.base, env=kernel_env(job, root), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
+    namespace = namespace_of_job(process.pid) if run.sandbox else None
+    run.running[process.pid] = namespace
     try:
         stdout, stderr = process.communicate(timeout=run.notebook_timeout)
     except subprocess.TimeoutExpired:
-        os.killpg(process.pid, 9)
+        _kill_job(process.pid, namespace)
         process.communicate()
         return None
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, 9)
+        _kill_job(process.pid, namespace)  # also what the notebook left running in the background
+        run.running.pop(process.pid, None)
     return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+
+
+def _kill_job(pid: int, namespace: str | None) -> None:
+    with contextlib.suppress(OSError):
+        os.killpg(pid, signal.SIGKILL)
+    if namespace is not None:
+        kill_namespace(namespace)
 
 
 def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: int = 120,
@@ -174,10 +202,17 @@ def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: in
     for message in skipped:
         print(message, file=sys.stderr)
     todo = [s for s in submissions if (s.student, s.assignment) not in log.done]
-    rows = []
-    with tempfile.TemporaryDirectory(prefix="vae-grade-") as tmp:
+    repeat = [s for s in todo if log.crashes.get((s.student, s.assignment), 0) >= 2]
+    suspects = [s for s in todo if log.crashes.get((s.student, s.assignment), 0) == 1]
+    innocent = [s for s in todo if (s.student, s.assignment) not in log.crashes]
+    report = GradeReport(len(todo), int(jobs), header[2:-4])
+    for submission in repeat:
+        _record(log, report, _not_graded_again(submission, per_assignment[submission.assignment]))
+    remove_stale_folders()
+    with _stopped_cleanly_on_sigterm(), tempfile.TemporaryDirectory(prefix=GRADE_FOLDER_PREFIX) as tmp:
         base = Path(tmp)
-        needed = {s.assignment: sources[s.assignment] for s in todo}
+        mark_as_ours(base)
+        needed = {s.assignment: sources[s.assignment] for s in innocent + suspects}
         course = lay_out_course(base / "build", needed)
         generate(course, list(needed))
         releases = {a: read_notebook(course / "release" / a / f"{a}{SUFFIX}.ipynb") for a in needed}
@@ -189,13 +224,59 @@ def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: in
         if run.sandbox is None:
             print("no mount namespace available (unshare): each submission runs in its own folder, but can still "
                   "write wherever this user can; see docs/teacher-guide.md", file=sys.stderr)
-        with ThreadPoolExecutor(max_workers=int(jobs)) as pool:
-            futures = [pool.submit(grade_submission, s, run, i) for i, s in enumerate(todo)]
-            for future in as_completed(futures):
-                row = future.result()
-                log.append(row)
-                rows.append(row)
-                print(f"{row['student']:>20}  {row['assignment']:<30} {row['score']:g}/{row['max_score']:g}"
-                      f"  {row['reason']}  {row['flags']}".rstrip(), flush=True)
-    return rows
+        try:
+            # Suspects (in flight when a grader died) go last and alone: an innocent one is graded as usual.
+            _grade_all(innocent, run, log, report, int(jobs), first_index=0)
+            _grade_all(suspects, run, log, report, 1, first_index=len(innocent))
+        except (KeyboardInterrupt, SystemExit):
+            for pid, namespace in list(run.running.items()):
+                _kill_job(pid, namespace)
+            log.stopped_cleanly()
+            raise
+    print(report.summary(), flush=True)
+    return report.rows
 
+
+def _grade_all(submissions: list[Submission], run: _Run, log: GradesCsv, report: GradeReport, jobs: int,
+               first_index: int) -> None:
+    def graded(index: int, submission: Submission) -> dict:
+        log.started(submission.student, submission.assignment)
+        return grade_submission(submission, run, index)
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(graded, first_index + i, s) for i, s in enumerate(submissions)]
+        try:
+            for future in as_completed(futures):
+                _record(log, report, future.result())
+        finally:
+            for future in futures:
+                future.cancel()
+
+
+def _record(log: GradesCsv, report: GradeReport, row: dict) -> None:
+    log.append(row)
+    print(report.row_done(row), flush=True)
+
+
+def _not_graded_again(submission: Submission, exercises: list[str]) -> dict:
+    return {"student": submission.student, "assignment": submission.assignment, **dict.fromkeys(exercises, 0.0),
+            "score": 0.0, "max_score": float(POINTS * len(exercises)), "flags": "",
+            "reason": "not graded again: the grader stopped twice while grading this submission (it may kill the "
+                      "grader); every exercise scores 0 until you grade it by hand"}
+
+
+@contextlib.contextmanager
+def _stopped_cleanly_on_sigterm():
+    """SIGTERM (a teacher's `kill`, a closed session) ends the run like Ctrl-C: temporary folders removed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise SystemExit(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from course.layout import with_venv_path
@@ -84,3 +86,72 @@ def sandbox_command() -> list[str] | None:
                                capture_output=True, check=False)
         return command if probe.returncode == 0 and (Path(tmp) / "job" / "ok").is_file() else None
 
+
+
+def mount_namespace(pid: int) -> str | None:
+    """The mount namespace of process `pid` (like 'mnt:[4026532xyz]'), or None when it is gone or not visible."""
+    try:
+        return os.readlink(f"/proc/{pid}/ns/mnt")
+    except OSError:
+        return None
+
+
+def namespace_of_job(pid: int, wait: float = 2.0) -> str | None:
+    """The private mount namespace the sandboxed process `pid` enters (None if it never leaves ours in `wait` s)."""
+    ours, deadline = mount_namespace(os.getpid()), time.monotonic() + wait
+    while time.monotonic() < deadline:
+        theirs = mount_namespace(pid)
+        if theirs is None:
+            return None
+        if theirs != ours:
+            return theirs
+        time.sleep(0.005)
+    return None
+
+
+def kill_namespace(namespace: str) -> int:
+    """SIGKILL every process in `namespace`, including those that left the job's process group or session
+    (a background process a submission started with setsid); returns how many were killed."""
+    killed = 0
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid() and mount_namespace(int(entry.name)) == namespace:
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+                killed += 1
+            except OSError:
+                pass
+    return killed
+
+
+GRADE_FOLDER_PREFIX = "vae-grade-"
+OWNER_FILE = "grader.pid"
+
+
+def _start_time(pid: int) -> str | None:
+    """Process `pid`'s start time in clock ticks since boot (tells a live grader from a recycled pid)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def mark_as_ours(folder: Path) -> None:
+    (folder / OWNER_FILE).write_text(f"{os.getpid()} {_start_time(os.getpid())}")
+
+
+def remove_stale_folders(parent: Path | None = None, min_age: float = 3600) -> list[Path]:
+    """Delete the grading folders a killed grader left behind (its process is gone); return them.
+
+    A folder whose owner file is missing is removed only when older than `min_age` seconds (it may be a grader
+    that is starting right now)."""
+    removed = []
+    for folder in sorted(Path(parent or tempfile.gettempdir()).glob(f"{GRADE_FOLDER_PREFIX}*")):
+        try:
+            pid, started = (folder / OWNER_FILE).read_text().split()
+            alive = _start_time(int(pid)) == started
+        except (OSError, ValueError):
+            alive = time.time() - folder.stat().st_mtime < min_age
+        if folder.is_dir() and not folder.is_symlink() and not alive:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

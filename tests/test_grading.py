@@ -10,15 +10,17 @@ monkeypatching `helpers.checks`) must be flagged.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
+import io
 import json
 import shutil
 from pathlib import Path
 
 import pytest
 
-from course import grading, layout, notebooks
+from course import grading, layout, notebooks, sandbox
 
 ASSIGNMENT = "02_kl_divergence_and_elbo"
 NAME = f"{ASSIGNMENT}_assignment.ipynb"
@@ -98,6 +100,12 @@ def check_kl_diag_gaussians(student_fn, seed=None):
     print("✅ Exercise 2.1 (Closed-form KL between diagonal Gaussians): correct.")
 """
 
+SLEEPER = "vae-notes-background-sleeper"
+BACKGROUND_PROCESS = f"""
+import subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "{SLEEPER}"], start_new_session=True)
+"""
+
 MONKEYPATCH_CHECKS = """
 import helpers.checks
 import helpers.checks.nb02
@@ -130,6 +138,8 @@ def fabricate(folder: Path, repo_helpers: Path) -> dict[str, Path]:
         "h_cheater": cheater,
     }
     submissions.update(accidents(student, solved))
+    submissions.update({"-h": append_to(solved, "answer-2_1", BACKGROUND_PROCESS), "weird[1]": solved,
+                        "=1+2": student})
     paths = {}
     for name, nb in submissions.items():
         (folder / name).mkdir(parents=True)
@@ -178,7 +188,10 @@ def graded(tmp_path_factory):
     submissions = base / "submissions"
     fabricate(submissions, repo_helpers)
     csv_path = base / "grades.csv"
-    rows = grading.grade(submissions, csv_path, jobs=2, cell_timeout=CELL_TIMEOUT, helpers_dir=repo_helpers)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        rows = grading.grade(submissions, csv_path, jobs=2, cell_timeout=CELL_TIMEOUT, helpers_dir=repo_helpers)
+    (base / "printed.txt").write_text(printed.getvalue(), encoding="utf-8")
     with open(csv_path, newline="", encoding="utf-8") as handle:
         table = {row["student"]: row for row in csv.DictReader(handle)}
     return rows, table, csv_path, submissions
@@ -195,8 +208,9 @@ def test_the_csv_has_one_row_per_student_and_the_columns_of_the_source(graded):
     exercises = [n for nb in layout.assignment_sources().values() for n in notebooks.graded_exercises(nb)]
     assert header == ["student", "assignment", *exercises, "score", "max_score", "reason", "flags"]
     assert "9.9" not in header and len(exercises) == 13
-    assert sorted(table) == ["a_attacker", "c_solved", "d_partial_deleted", "f_saved_then_exit", "g_saved_then_loop",
-                             "h_cheater", "i_accident_copies", "j_accident_split_moved", "k_accident_unsolved"]
+    assert sorted(table) == ["'-h", "'=1+2", "a_attacker", "c_solved", "d_partial_deleted", "f_saved_then_exit",
+                             "g_saved_then_loop", "h_cheater", "i_accident_copies", "j_accident_split_moved",
+                             "k_accident_unsolved", "weird[1]"]
     assert all(row["max_score"] == "2" and row["assignment"] == ASSIGNMENT for row in table.values())
 
 
@@ -267,3 +281,29 @@ def test_grade_rejects_bad_arguments(tmp_path):
         grading.grade(tmp_path, tmp_path / "g.csv", jobs=0)
     with pytest.raises(ValueError, match="submissions_dir must be a folder"):
         grading.grade(tmp_path / "missing", tmp_path / "g.csv")
+
+
+def test_any_student_name_is_graded_and_none_becomes_a_spreadsheet_formula(graded):
+    _, table, _, _ = graded
+    assert scores(table["weird[1]"]) == ("1", "1", "2") and scores(table["'-h"]) == ("1", "1", "2")
+    assert scores(table["'=1+2"]) == ("0", "0", "0"), "escaped with a leading ' so a spreadsheet shows it as text"
+
+
+def test_a_background_process_started_by_an_answer_does_not_outlive_its_grading(graded):
+    if sandbox.sandbox_command() is None:
+        pytest.skip("needs a mount namespace (unshare) to find the job's processes; CI has one")
+    alive = []
+    for entry in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if entry.name.isdigit() and SLEEPER.encode() in (entry / "cmdline").read_bytes():
+                alive.append(int(entry.name))
+    assert not alive, f"processes a graded answer started are still running: {alive}"
+
+
+def test_make_grade_prints_progress_rate_and_a_summary(graded):
+    _, table, csv_path, _ = graded
+    printed = (csv_path.parent / "printed.txt").read_text(encoding="utf-8")
+    total = len(table)
+    assert f"[1/{total}]" in printed and f"[{total}/{total}]" in printed and "per min, about" in printed
+    assert f"graded {total} submissions in" in printed and "200 students x 6 assignments take about" in printed
+    assert "  2.1: mean" in printed and "flagged:" in printed and "a_attacker" in printed.split("flagged:")[1]

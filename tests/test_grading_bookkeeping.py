@@ -1,0 +1,83 @@
+"""The grader's bookkeeping, without running nbgrader: the CSV against formula injection, the in-flight journal that
+keeps one deadly submission from stopping a course's grading for good, and the folders a killed grader leaves."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from course import grading, sandbox
+from course.grades_csv import GradesCsv, cell_text, text_of
+
+HEADER = ["student", "assignment", "2.1", "score", "max_score", "reason", "flags"]
+
+
+@pytest.mark.parametrize("name", ["=1+2", "+SUM(A1)", "-h", "@cmd", "\tx", "'quoted", "plain", "weird[1]"])
+def test_a_name_is_written_as_text_and_read_back_as_itself(name):
+    written = cell_text(name)
+    assert not written.startswith(("=", "+", "-", "@", "\t", "\r")) and text_of(written) == name
+
+
+def row(student: str) -> dict:
+    return {"student": student, "assignment": "02_x", "2.1": 1.0, "score": 1.0, "max_score": 1.0, "reason": "",
+            "flags": ""}
+
+
+def test_a_resumed_run_knows_the_students_it_graded_whatever_their_names(tmp_path):
+    log = GradesCsv(tmp_path / "g.csv", HEADER)
+    for name in ("=1+2", "-h", "ok"):
+        log.append(row(name))
+    with open(tmp_path / "g.csv", newline="", encoding="utf-8") as handle:
+        assert [r[0] for r in csv.reader(handle)][1:] == ["'=1+2", "'-h", "ok"]
+    assert GradesCsv(tmp_path / "g.csv", HEADER).done == {("=1+2", "02_x"), ("-h", "02_x"), ("ok", "02_x")}
+
+
+def test_the_journal_counts_the_deaths_a_submission_was_in_flight_for(tmp_path):
+    path = tmp_path / "g.csv"
+    first = GradesCsv(path, HEADER)
+    first.started("deadly", "02_x")
+    first.started("innocent", "02_x")  # the grader dies here: neither row is written
+    second = GradesCsv(path, HEADER)
+    assert second.crashes == {("deadly", "02_x"): 1, ("innocent", "02_x"): 1}
+    second.started("innocent", "02_x")
+    second.append(row("innocent"))
+    second.started("deadly", "02_x")  # dies again
+    assert GradesCsv(path, HEADER).crashes == {("deadly", "02_x"): 2}
+
+
+def test_a_clean_stop_blames_nobody(tmp_path):
+    log = GradesCsv(tmp_path / "g.csv", HEADER)
+    log.started("someone", "02_x")
+    log.stopped_cleanly()
+    assert GradesCsv(tmp_path / "g.csv", HEADER).crashes == {} and not log.journal.exists()
+
+
+def test_a_submission_in_flight_at_two_deaths_is_recorded_not_graded_again(tmp_path, capsys):
+    submissions = tmp_path / "submissions" / "deadly"
+    submissions.mkdir(parents=True)
+    (submissions / "02_kl_divergence_and_elbo_assignment.ipynb").write_text("{}")
+    csv_path = tmp_path / "grades.csv"
+    GradesCsv(csv_path, grading._columns(grading.assignment_sources())[0])  # noqa: SLF001
+    csv_path.with_name("grades.csv.inflight").write_text("deadly,02_kl_divergence_and_elbo,2\n")
+    (row_written,) = grading.grade(tmp_path / "submissions", csv_path)
+    assert row_written["score"] == 0.0 and "not graded again" in row_written["reason"]
+    assert "not graded or failed: 1" in capsys.readouterr().out
+
+
+def test_folders_of_a_killed_grader_are_removed_and_live_ones_kept(tmp_path):
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    folders = {name: tmp_path / f"{sandbox.GRADE_FOLDER_PREFIX}{name}" for name in ("dead", "live", "new", "old")}
+    for folder in folders.values():
+        folder.mkdir()
+    (folders["dead"] / sandbox.OWNER_FILE).write_text(f"{dead.pid} 1")
+    sandbox.mark_as_ours(folders["live"])
+    os.utime(folders["old"], (time.time() - 7200, time.time() - 7200))
+    removed = sandbox.remove_stale_folders(tmp_path)
+    assert sorted(p.name for p in removed) == sorted(folders[n].name for n in ("dead", "old"))
+    assert folders["live"].is_dir() and folders["new"].is_dir()
