@@ -256,3 +256,17 @@ def test_the_handouts_make_lab_really_starts_a_students_lab(built, tmp_path):
     (root / ".venv").symlink_to(ROOT / ".venv", target_is_directory=True)
     with running_lab("lab", tmp_path, cwd=root) as (port, token):
         assert_student_lab(lab_ui(port, token))
+
+
+def test_notebook_00_runs_in_the_handout(built, monkeypatch):
+    """The first notebook a student opens finds every notebook of the series in the hand-out's layout (01-05 and 07
+    as student versions) and the recorded run times it shows."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    notebooks = built["root"] / "notebooks"
+    monkeypatch.setenv("PYTHONPATH", str(built["root"]))  # the hand-out's helpers, not the repository's
+    nb = nbformat.read(notebooks / "00_start_here.ipynb", as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(notebooks)}}).execute()
+    errors = [o for cell in nb.cells for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+    assert not errors, errors

@@ -139,3 +139,24 @@ def test_has_a_cell_whose_output_nbval_checks(notebook):
                if cell.cell_type == "code" and cell.source.lstrip().startswith("# NBVAL_CHECK_OUTPUT")]
     assert checked, f"{path.name}: mark 2-4 deterministic cells with a first line `# NBVAL_CHECK_OUTPUT`"
     assert all(cell.get("outputs") for cell in checked), f"{path.name}: an NBVAL_CHECK_OUTPUT cell has no output"
+
+
+def _series_table_of_notebook_00() -> dict[str, int]:
+    """Notebook 00's SERIES literal: {notebook: run-time budget in seconds}."""
+    import ast
+
+    nb = nbformat.read(NOTEBOOK_DIR / "00_start_here.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and cell.source.startswith("SERIES = {"):
+            series = ast.literal_eval(cell.source.split("=", 1)[1].split("\n}", 1)[0] + "\n}")
+            return {name: budget for name, (_, budget) in series.items()}
+    raise AssertionError("notebook 00 has no `SERIES = {...}` cell")
+
+
+def test_notebook_00s_budgets_are_readmes():
+    readme = {}
+    for line in (REPO / "README.md").read_text(encoding="utf-8").splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4 and cells[0].startswith("`0") and cells[3].endswith(" s"):
+            readme[cells[0].strip("`")] = int(cells[3].removesuffix(" s"))
+    assert readme == _series_table_of_notebook_00(), "README's notebook table and notebook 00's SERIES disagree"
