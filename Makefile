@@ -17,7 +17,7 @@ setup: $(STAMP)
 	$(PY) -m book.build --tools-only
 
 # JupyterLab refuses to start as root (Docker containers, cloud VMs) unless told to: add --allow-root only for
-# root. It stays on localhost with its token; from a container, add LAB_ARGS="--ip=0.0.0.0" (see README).
+# root. It stays on localhost with its token; from a container, add LAB_ARGS="--ip=0.0.0.0" (docs/teacher-guide.md).
 LAB_ROOT_FLAG = $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # `make lab` is a student's lab: lab/student/ (put first on JUPYTER_CONFIG_PATH for this command only, the user's own
@@ -51,7 +51,7 @@ refresh: $(STAMP)
 	$(PY) -m tools.refresh "$(NB)"
 
 # Every notebook and the figure tests under other float kernels and thread counts; fails when a claim's margin is
-# under 3x its spread between them (README: Portability). `.ci/run` runs it after `make test`.
+# under 3x its spread between them (docs/portability.md). `.ci/run` runs it after `make test`.
 test-portable: $(STAMP)
 	$(PY) -m tests.portability.run
 
