@@ -274,3 +274,10 @@ def test_values_that_print_alike_are_never_shown_as_expected_x_got_y(capsys):
     assert not checks.check_kl_diag_gaussians(nearly)
     out = capsys.readouterr().out
     assert "largest difference" in out and "expected [" not in out, out
+
+
+def test_statistics_that_would_print_alike_get_more_decimals():
+    from helpers.checks.nb04 import _fmt_apart
+
+    shown = _fmt_apart(torch.tensor([0.0012341]), torch.tensor([0.0012349]))
+    assert shown[0] != shown[1] and shown == ("[0.001234]", "[0.001235]")

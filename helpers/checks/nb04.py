@@ -30,8 +30,17 @@ def _as_tensor(value, what: str) -> torch.Tensor:
     return value
 
 
-def _fmt(values: torch.Tensor) -> str:
-    return "[" + ", ".join(f"{float(v):.3f}" for v in values.flatten()) + "]"
+def _fmt(values: torch.Tensor, digits: int = 3) -> str:
+    return "[" + ", ".join(f"{float(v):.{digits}f}" for v in values.flatten()) + "]"
+
+
+def _fmt_apart(got: torch.Tensor, wanted: torch.Tensor) -> tuple[str, str]:
+    """Both values with as many decimals (3 to 10) as it takes for them to print differently."""
+    for digits in range(3, 11):
+        shown = _fmt(got, digits), _fmt(wanted, digits)
+        if shown[0] != shown[1]:
+            return shown
+    return shown
 
 
 def _reparameterized(student_fn, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
@@ -112,8 +121,9 @@ def _reparam_moments(student_fn, means=_MOMENT_MU, logvars=_MOMENT_LOGVAR, shown
         for c in (1.5, 0.0, -1.0, 2.0, -0.25):
             mistakes[f"the ½ in σ = exp(½·logvar) is changed to {c:g} (a constant is wrong)"] = (c * logvar_d).exp()
         hint = name_the_mistake(std, mistakes, rtol=0.04, atol=0.0)
-        raise Failed(f"for {inputs}, the samples' standard deviation is {_fmt(std)}, it should be "
-                     f"exp(0.5·logvar) = {_fmt(sigma)}." + (f" It looks like {hint}." if hint else ""))
+        shown_std, shown_sigma = _fmt_apart(std, sigma)
+        raise Failed(f"for {inputs}, the samples' standard deviation is {shown_std}, it should be "
+                     f"exp(0.5·logvar) = {shown_sigma}." + (f" It looks like {hint}." if hint else ""))
 
 
 def _reparam_gradients(student_fn) -> None:
@@ -282,8 +292,9 @@ def _explain_sf(student_fn, got, name, f, mu, sigma, eps, exact, seed=None) -> s
                                           ("∂/∂σ", got[1], reference[1], exact[1])):
         z_scores = (terms.mean(dim=0) - exact_grad).abs() / (ref.std(dim=0) / math.sqrt(len(eps)))
         if not (bool(torch.isfinite(z_scores).all()) and bool((z_scores < _SF_Z_LIMIT).all())):
+            shown_mean, shown_exact = _fmt_apart(terms.mean(dim=0), exact_grad)
             return (f"for {name} with μ={_fmt(mu)}, σ={_fmt(sigma)} and {len(eps)} samples, the mean of your "
-                    f"{label} terms is {_fmt(terms.mean(dim=0))} but the exact gradient is {_fmt(exact_grad)} (off by "
+                    f"{label} terms is {shown_mean} but the exact gradient is {shown_exact} (off by "
                     f"up to {float(z_scores.nan_to_num(1e9).max()):.0f} standard errors): the estimator is biased."
                     + (f" It looks like {hint}." if hint else ""))
     return (f"for {name}, your per-sample terms are not f(z_s)·∇log q(z_s) at z_s = μ + σ·ε_s for the given eps "
