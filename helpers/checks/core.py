@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 import signal
 import sys
@@ -207,12 +208,11 @@ def _exception_hint(exc: Exception, fn: Callable) -> str:
     text = str(exc)
     if isinstance(exc, TypeError) and ("'function'" in text or "unsupported operand" in text or "has no len()" in text):
         try:
-            import inspect
-
             order = ", ".join(inspect.signature(fn).parameters)
         except (TypeError, ValueError):
             order = ""
-        return (" It looks like a function is used as a number: are two arguments swapped (in the wrong order)?"
+        return (" It looks like a value of the wrong kind (a function, a prior or a plain number) is used in a "
+                "computation: are two arguments swapped (in the wrong order)?"
                 + (f" The parameters' order is ({order})." if order else ""))
     if "dimensional array given" in text:
         return (" It looks like the SVD/QR got a vector, not a matrix: is the data matrix missing from an expression "
