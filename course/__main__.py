@@ -11,6 +11,7 @@ from course.grading import grade
 from course.handout import DEFAULT_OUT, build_handout
 from course.layout import assignment_sources, build, generate, lay_out_course
 from course.notebooks import ROOT
+from course.sandbox import DEFAULT_MEMORY_GB
 from course.tagging import tag
 
 
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     grader.add_argument("--csv", type=Path, default=Path("grades.csv"), help="where the rows go (default grades.csv)")
     grader.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
     grader.add_argument("--timeout", type=int, default=120, help="seconds allowed per cell (default 120)")
+    grader.add_argument("--memory-gb", type=float, default=DEFAULT_MEMORY_GB,
+                        help=f"address space per grading process (default {DEFAULT_MEMORY_GB:g} GiB)")
     args = parser.parse_args(argv)
     if args.command == "tag":
         for path in tag(args.notebooks or None):
@@ -45,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"course folder ready: {args.folder} (assignments: {', '.join(sources)})")
     else:
         try:
-            grade(args.submissions, args.csv, jobs=args.jobs, cell_timeout=args.timeout)
+            grade(args.submissions, args.csv, jobs=args.jobs, cell_timeout=args.timeout, memory_gb=args.memory_gb)
         except ValueError as exc:
             parser.error(str(exc))
         print(f"grades written to {args.csv}")

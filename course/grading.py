@@ -22,12 +22,14 @@ from course.layout import assignment_sources, generate, lay_out_course, nbgrader
 from course.notebooks import HELPERS, POINTS, SUFFIX, exercise_of, graded_exercises, nbgrader_meta, read_notebook
 from course.repair import repaired
 from course.sandbox import (
+    DEFAULT_MEMORY_GB,
     GRADE_FOLDER_PREFIX,
     SANDBOX_SCRIPT,
     Snapshot,
     kernel_env,
     kill_namespace,
     mark_as_ours,
+    memory_limited,
     namespace_of_job,
     remove_stale_folders,
     sandbox_command,
@@ -78,8 +80,11 @@ def _reason(result: subprocess.CompletedProcess | None, notebook: dict | None, l
         last = [line for line in log.splitlines() if line.strip()][-1:] or ["no output"]
         return f"nbgrader could not grade this notebook ({last[0].strip()[:160]}): every exercise scores 0"
     reasons = []
-    if any(o.get("ename") == "CellTimeoutError" for c in notebook["cells"] for o in c.get("outputs", [])):
+    errors_named = {o.get("ename") for c in notebook["cells"] for o in c.get("outputs", [])}
+    if "CellTimeoutError" in errors_named:
         reasons.append("a cell ran past the time limit and was interrupted")
+    if "MemoryError" in errors_named:
+        reasons.append("a cell asked for more memory than a submission may hold and was stopped")
     errors = [c for c in notebook["cells"] if not nbgrader_meta(c).get("grade")
               and any(o.get("output_type") == "error" and o.get("ename") not in ("NotImplementedError",
                                                                                   "CellTimeoutError")
@@ -116,6 +121,7 @@ class _Run:
     sandbox: list[str] | None
     cell_timeout: int
     notebook_timeout: float
+    memory_bytes: int
     running: dict = field(default_factory=dict)  # pid of each autograde now running -> its mount namespace
 
 
@@ -160,6 +166,7 @@ def _autograde(submission: Submission, run: _Run, job: Path, root: Path):
     if run.sandbox:
         command = [*run.sandbox, "sh", "-c", SANDBOX_SCRIPT, "sandbox", str(job), str(root), str(run.base / "jobs"),
                    *command]
+    command = [*memory_limited(run.memory_bytes), *command]
     process = subprocess.Popen(command, cwd=run.base, env=kernel_env(job, root), stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True, start_new_session=True)
     namespace = namespace_of_job(process.pid) if run.sandbox else None
@@ -184,13 +191,14 @@ def _kill_job(pid: int, namespace: str | None) -> None:
 
 
 def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: int = 120,
-          notebook_timeout: float = 1800, source_dir: Path | None = None, helpers_dir: Path | None = None
-          ) -> list[dict]:
+          notebook_timeout: float = 1800, source_dir: Path | None = None, helpers_dir: Path | None = None,
+          memory_gb: float = DEFAULT_MEMORY_GB) -> list[dict]:
     """Autograde every `submissions_dir/<student>/<NN_name>_assignment.ipynb`; rows go to `csv_path` as they finish.
 
     Rows already in `csv_path` (same columns) are kept and not graded again, so a killed run resumes.
     """
-    for name, value in (("jobs", jobs), ("cell_timeout", cell_timeout), ("notebook_timeout", notebook_timeout)):
+    for name, value in (("jobs", jobs), ("cell_timeout", cell_timeout), ("notebook_timeout", notebook_timeout),
+                        ("memory_gb", memory_gb)):
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
             raise ValueError(f"{name} must be a positive number, got {value!r}")
     if not Path(submissions_dir).is_dir():
@@ -217,7 +225,7 @@ def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: in
         generate(course, list(needed))
         releases = {a: read_notebook(course / "release" / a / f"{a}{SUFFIX}.ipynb") for a in needed}
         run = _Run(Snapshot(helpers_dir or HELPERS, course), releases, per_assignment, base,
-                   sandbox_command(), cell_timeout, notebook_timeout)
+                   sandbox_command(), cell_timeout, notebook_timeout, int(memory_gb * 2**30))
         shutil.rmtree(course)
         (base / "jobs").mkdir()
         (base / "mine").mkdir()

@@ -53,8 +53,11 @@ def kernel_env(job: Path, root: Path) -> dict[str, str]:
 
 
 # Run inside a private mount namespace: the job's folder is the only writable place, the other jobs are hidden.
-# $1 = the job's folder, $2 = where the grading process sees it, $3 = the folder holding every job; then the command.
+# In a private network namespace too (where allowed): only its own loopback, which nbgrader needs to reach the
+# kernel, is up; nothing outside the job can be reached. $1 = the job's folder, $2 = where the grading process
+# sees it, $3 = the folder holding every job; then the command.
 SANDBOX_SCRIPT = """set -e
+if [ -n "$VAE_SANDBOX_NET" ]; then ip link set lo up; fi
 mount --bind "$1" "$2"
 mount -t tmpfs -o size=1m tmpfs "$3"
 mount -t tmpfs tmpfs /dev/shm || true
@@ -70,22 +73,42 @@ exec "$@"
 
 
 def sandbox_command() -> list[str] | None:
-    """`unshare` arguments that give each grading process its own read-only view of the disk, or None where the
-    system does not allow it (then submissions are isolated by folders and in-memory copies only)."""
+    """`unshare` arguments that give each grading process its own read-only view of the disk and, where allowed,
+    no network but its own loopback; or None where the system allows neither (then submissions are isolated by
+    folders and in-memory copies only)."""
     unshare = shutil.which("unshare")
     if unshare is None or sys.platform != "linux":
         return None
-    command = [unshare, "--mount", "--propagation", "private"]
-    if os.geteuid() != 0:
-        command[1:1] = ["--user", "--map-root-user"]
+    user = [] if os.geteuid() == 0 else ["--user", "--map-root-user"]
+    with_network_cut = [unshare, *user, "--mount", "--net", "--propagation", "private", "env", "VAE_SANDBOX_NET=1"]
+    for command in (with_network_cut, [unshare, *user, "--mount", "--propagation", "private"]):
+        if _sandbox_works(command):
+            return command
+    return None
+
+
+# Inside the sandbox: the job's folder is writable, the rest is not, and the loopback carries a connection.
+_PROBE = """
+import pathlib, socket, sys
+pathlib.Path(sys.argv[1], "ok").touch()
+try:
+    pathlib.Path(sys.argv[2]).touch()
+    sys.exit("the disk outside the job is writable")
+except OSError:
+    pass
+server = socket.create_server(("127.0.0.1", 0))
+socket.create_connection(server.getsockname(), timeout=5).close()
+"""
+
+
+def _sandbox_works(command: list[str]) -> bool:
     with tempfile.TemporaryDirectory(prefix="vae-sandbox-probe-") as tmp:
         for name in ("job", "seen", "jobs"):
             (Path(tmp) / name).mkdir()
         probe = subprocess.run([*command, "sh", "-c", SANDBOX_SCRIPT, "sandbox", f"{tmp}/job", f"{tmp}/seen",
-                                f"{tmp}/jobs", "sh", "-c", f"touch {tmp}/seen/ok && ! touch {tmp}/outside"],
+                                f"{tmp}/jobs", sys.executable, "-c", _PROBE, f"{tmp}/seen", f"{tmp}/outside"],
                                capture_output=True, check=False)
-        return command if probe.returncode == 0 and (Path(tmp) / "job" / "ok").is_file() else None
-
+        return probe.returncode == 0 and (Path(tmp) / "job" / "ok").is_file()
 
 
 def mount_namespace(pid: int) -> str | None:
@@ -155,3 +178,15 @@ def remove_stale_folders(parent: Path | None = None, min_age: float = 3600) -> l
             shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
     return removed
+
+
+# The address space each grading process may hold (nbgrader, the kernel, anything they start): the series' notebooks
+# peak under 1 GB resident and 0.8 GB virtual per torch process, so 4 GiB leaves room; one answer cannot take the
+# machine's memory from the others (and from the grader).
+DEFAULT_MEMORY_GB = 4.0
+
+
+def memory_limited(memory_bytes: int) -> list[str]:
+    """A command prefix that caps the address space of what it runs (util-linux prlimit; none where it is missing)."""
+    prlimit = shutil.which("prlimit")
+    return [prlimit, f"--as={int(memory_bytes)}", "--"] if prlimit else []

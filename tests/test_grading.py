@@ -106,6 +106,8 @@ import subprocess, sys
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", "{SLEEPER}"], start_new_session=True)
 """
 
+MEMORY_HOG = "held = bytearray(6 << 30)  # 6 GiB, more than a submission may hold"
+
 MONKEYPATCH_CHECKS = """
 import helpers.checks
 import helpers.checks.nb02
@@ -139,7 +141,7 @@ def fabricate(folder: Path, repo_helpers: Path) -> dict[str, Path]:
     }
     submissions.update(accidents(student, solved))
     submissions.update({"-h": append_to(solved, "answer-2_1", BACKGROUND_PROCESS), "weird[1]": solved,
-                        "=1+2": student})
+                        "=1+2": student, "l_memory_hog": insert_before(solved, "answer-2_1", MEMORY_HOG)})
     paths = {}
     for name, nb in submissions.items():
         (folder / name).mkdir(parents=True)
@@ -210,7 +212,7 @@ def test_the_csv_has_one_row_per_student_and_the_columns_of_the_source(graded):
     assert "9.9" not in header and len(exercises) == 13
     assert sorted(table) == ["'-h", "'=1+2", "a_attacker", "c_solved", "d_partial_deleted", "f_saved_then_exit",
                              "g_saved_then_loop", "h_cheater", "i_accident_copies", "j_accident_split_moved",
-                             "k_accident_unsolved", "weird[1]"]
+                             "k_accident_unsolved", "l_memory_hog", "weird[1]"]
     assert all(row["max_score"] == "2" and row["assignment"] == ASSIGNMENT for row in table.values())
 
 
@@ -307,3 +309,9 @@ def test_make_grade_prints_progress_rate_and_a_summary(graded):
     assert f"[1/{total}]" in printed and f"[{total}/{total}]" in printed and "per min, about" in printed
     assert f"graded {total} submissions in" in printed and "200 students x 6 assignments take about" in printed
     assert "  2.1: mean" in printed and "flagged:" in printed and "a_attacker" in printed.split("flagged:")[1]
+
+
+def test_an_answer_holding_too_much_memory_is_stopped_and_reported(graded):
+    _, table, _, _ = graded
+    row = table["l_memory_hog"]
+    assert scores(row) == ("1", "1", "2") and "more memory than a submission may hold" in row["reason"], row

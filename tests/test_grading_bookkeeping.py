@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -81,3 +82,35 @@ def test_folders_of_a_killed_grader_are_removed_and_live_ones_kept(tmp_path):
     removed = sandbox.remove_stale_folders(tmp_path)
     assert sorted(p.name for p in removed) == sorted(folders[n].name for n in ("dead", "old"))
     assert folders["live"].is_dir() and folders["new"].is_dir()
+
+
+def test_a_graded_answer_reaches_no_server_outside_its_job(tmp_path):
+    """The grading sandbox has its own loopback only: a server this test runs on 127.0.0.1 is out of reach."""
+    command = sandbox.sandbox_command()
+    if command is None or "--net" not in command:
+        pytest.skip("needs unshare with a network namespace; CI (root) has one")
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    connect = f"import socket; socket.create_connection(('127.0.0.1', {port}), timeout=3); print('reached')"
+    folders = [tmp_path / name for name in ("job", "seen", "jobs")]
+    for folder in folders:
+        folder.mkdir()
+    try:
+        outside = subprocess.run([sys.executable, "-c", connect], capture_output=True, text=True, timeout=30)
+        inside = subprocess.run([*command, "sh", "-c", sandbox.SANDBOX_SCRIPT, "sandbox", *map(str, folders),
+                                 sys.executable, "-c", connect], capture_output=True, text=True, timeout=30)
+    finally:
+        server.close()
+    assert outside.stdout.strip() == "reached", outside.stderr
+    assert inside.returncode != 0 and "reached" not in inside.stdout and "ConnectionRefused" in inside.stderr
+
+
+def test_a_grading_process_cannot_hold_more_memory_than_its_limit():
+    prefix = sandbox.memory_limited(int(sandbox.DEFAULT_MEMORY_GB * 2**30))
+    assert prefix, "prlimit (util-linux) is missing: the grader would run without a memory limit"
+    hog = subprocess.run([*prefix, sys.executable, "-c", "bytearray(6 << 30)"], capture_output=True, text=True,
+                         timeout=60)
+    assert hog.returncode != 0 and "MemoryError" in hog.stderr
+    fits = subprocess.run([*prefix, sys.executable, "-c", "import torch; torch.zeros(64, 2**20)"],
+                          capture_output=True, text=True, timeout=120)
+    assert fits.returncode == 0, f"a torch process with 256 MB must fit: {fits.stderr[-300:]}"
