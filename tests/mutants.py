@@ -590,6 +590,20 @@ class Row:
     named_held_out: int
     tuning: int
     named_tuning: int
+    alternatives: int
+    alternatives_accepted: int
+
+
+def alternatives_accepted(exercise: str) -> tuple[int, int]:
+    """(correct answers written another way in tests/test_checks_alternatives.py, how many get ✅ on the visible
+    and a hidden seed's inputs)."""
+    from tests.test_checks_alternatives import ALTERNATIVES
+
+    check = _checks()[exercise]
+    answers = ALTERNATIVES.get(exercise, [])
+    with contextlib.redirect_stdout(io.StringIO()), warnings_off():
+        accepted = sum(bool(check(answer)) and bool(check(answer, seed=321)) for answer in answers)
+    return len(answers), accepted
 
 
 def row(exercise: str) -> Row:
@@ -598,7 +612,7 @@ def row(exercise: str) -> Row:
     held = [o for o in kept if o.mutant.held_out]
     tuning = [o for o in kept if not o.mutant.held_out]
     return Row(len(results), len(results) - len(kept), sum(o.caught for o in kept), len(held),
-               sum(o.named for o in held), len(tuning), sum(o.named for o in tuning))
+               sum(o.named for o in held), len(tuning), sum(o.named for o in tuning), *alternatives_accepted(exercise))
 
 
 def markdown(rows: dict[str, Row]) -> str:
@@ -607,10 +621,13 @@ def markdown(rows: dict[str, Row]) -> str:
         "of signs, operators, terms, constants, reduction dims, arguments, log/exp, variance/sd). They are the mutants "
         "this mutator makes, not every possible mistake. Equivalent mutants (same outputs as the reference on a dozen "
         "inputs of their own) are dropped; \"named\" means the ❌ message holds the words of the mutant's mistake. The "
-        "messages were written looking at the tuning half; the held-out half measures them.",
+        "messages were written looking at the tuning half; the held-out half measures them. The last column counts the "
+        "correct answers written another way (`tests/test_checks_alternatives.py`: another dtype, formula, library or "
+        "argument style) that get ✅.",
         "",
-        "| exercise | mutants | equivalent (dropped) | caught (❌) | held-out | named (held-out) | named (tuning) |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| exercise | mutants | equivalent (dropped) | caught (❌) | held-out | named (held-out) | named (tuning) "
+        "| correct alternatives accepted |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
 
     def pct(named, total):  # a share below 100 % as a whole percentage rounded down, so that 100 is never shown
@@ -620,10 +637,12 @@ def markdown(rows: dict[str, Row]) -> str:
 
     for number, r in rows.items():
         lines.append(f"| {number} | {r.mutants} | {r.equivalent} | {r.caught}/{r.mutants - r.equivalent} | "
-                     f"{r.held_out} | {pct(r.named_held_out, r.held_out)} | {pct(r.named_tuning, r.tuning)} |")
+                     f"{r.held_out} | {pct(r.named_held_out, r.held_out)} | {pct(r.named_tuning, r.tuning)} | "
+                     f"{r.alternatives_accepted}/{r.alternatives} |")
     t = Row(*(sum(getattr(r, f) for r in rows.values()) for f in Row.__dataclass_fields__))
     lines.append(f"| **all** | {t.mutants} | {t.equivalent} | {t.caught}/{t.mutants - t.equivalent} | {t.held_out} | "
-                 f"{pct(t.named_held_out, t.held_out)} | {pct(t.named_tuning, t.tuning)} |")
+                 f"{pct(t.named_held_out, t.held_out)} | {pct(t.named_tuning, t.tuning)} | "
+                 f"{t.alternatives_accepted}/{t.alternatives} |")
     return "\n".join(lines)
 
 
