@@ -258,6 +258,7 @@ def test_the_handouts_make_lab_really_starts_a_students_lab(built, tmp_path):
         assert_student_lab(lab_ui(port, token))
 
 
+@pytest.mark.slow  # executes a notebook: make test, not make check
 def test_notebook_00_runs_in_the_handout(built, monkeypatch):
     """The first notebook a student opens finds every notebook of the series in the hand-out's layout (01-05 and 07
     as student versions) and the recorded run times it shows."""
