@@ -22,6 +22,7 @@ __all__ = [
     "make_beta_loss",
     "rate_distortion",
     "posterior_means",
+    "ACTIVE_VARIANCE",
     "unit_activity",
     "active_mask",
     "active_units",
@@ -117,6 +118,12 @@ def posterior_means(model: nn.Module, x: torch.Tensor, batch_size: int = 1000) -
     return torch.cat([model.encode(batch.to(_device(model)))[0] for batch in x.split(batch_size)]).cpu()
 
 
+# The series' one definition of an active unit (notebooks 06 and 07): Burda et al. (2016), unit j is active when
+# A_j = Var_x(E_q[z_j|x]) > 0.01. It asks whether the code of unit j depends on x, the literature's standard; the KL a
+# unit carries (`helpers.widgets.kl_per_dimension`) is another quantity, "KL per unit", and is not used to count.
+ACTIVE_VARIANCE = 0.01
+
+
 def unit_activity(mu: torch.Tensor) -> torch.Tensor:
     """A_j = Cov_x(E_q[z_j|x]): the variance across examples (dim 0) of each posterior mean, shape (m,)."""
     mu = _check_2d("mu", mu)
@@ -125,14 +132,14 @@ def unit_activity(mu: torch.Tensor) -> torch.Tensor:
     return mu.var(dim=0)
 
 
-def active_mask(mu: torch.Tensor, threshold: float = 0.01) -> torch.Tensor:
+def active_mask(mu: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> torch.Tensor:
     """Boolean mask (m,) of active units: Var_x(E_q[z_j|x]) > threshold (Burda et al., 2016)."""
     if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold > 0:
         raise ValueError(f"threshold must be a positive number (a variance), got {threshold!r}")
     return unit_activity(mu) > threshold
 
 
-def active_units(model: nn.Module, x: torch.Tensor, threshold: float = 0.01) -> int:
+def active_units(model: nn.Module, x: torch.Tensor, threshold: float = ACTIVE_VARIANCE) -> int:
     """How many latent dimensions have Var_x(E_q[z_j|x]) > threshold over the examples x."""
     return int(active_mask(posterior_means(model, x), threshold).sum())
 

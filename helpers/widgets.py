@@ -20,10 +20,13 @@ import numpy as np
 import torch
 from ipywidgets.widgets.widget_string import HTMLStyle
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
+from matplotlib.patches import Rectangle
 from PIL import Image as PILImage
 
 from helpers import validate
+from helpers.beyond import ACTIVE_VARIANCE, active_mask
 from helpers.objectives import kl_normal
 from helpers.plotting import latent_scatter
 
@@ -31,7 +34,7 @@ __all__ = [
     "decode_mean",
     "encode_mean",
     "kl_per_dimension",
-    "active_dimensions",
+    "posterior_boxes",
     "interpolate",
     "to_png",
     "read_png",
@@ -39,10 +42,8 @@ __all__ = [
     "EncodeEditExplorer",
     "InterpolationExplorer",
     "median_update_ms",
-    "INACTIVE_KL",
 ]
 
-INACTIVE_KL = 0.1  # nats: a dimension whose average KL is below this carries (almost) no information about x
 SIDE = 28  # MNIST digits are 28 × 28
 _GAP_RGB = (255, 255, 255)
 _MARK_RGB = (214, 39, 40)
@@ -134,13 +135,17 @@ def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     return kl_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(dim=0)
 
 
-def active_dimensions(kl: torch.Tensor, threshold: float = INACTIVE_KL) -> list[int]:
-    """Indices j with average KL_j ≥ threshold, most informative first (sorted by decreasing KL)."""
-    kl = _as_numpy("kl", kl, 1)
-    validate.finite("threshold", threshold)  # complex: TypeError
-    if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or threshold < 0:
-        raise ValueError(f"threshold must be a non-negative number, got {threshold!r}")
-    return [int(j) for j in np.argsort(-kl, kind="stable") if kl[j] >= threshold]
+def posterior_boxes(ax, mu, sigma, width: float = 2.0, **style) -> None:
+    """Draw the box μ(x) ± width·σ(x) of q_φ(z|x) around each 2-D code: the region the decoder is trained on for x."""
+    mu, sigma = _as_numpy("mu", mu, 2), _as_numpy("sigma", sigma, 2)
+    if mu.shape != sigma.shape or mu.shape[1] != 2:
+        raise ValueError(f"mu and sigma must both have shape (N, 2), got {mu.shape} and {sigma.shape}")
+    if (sigma <= 0).any():
+        raise ValueError("sigma must be positive (a standard deviation, not log σ²)")
+    _positive("width", width)
+    boxes = [Rectangle(tuple(centre - width * spread), *(2 * width * spread)) for centre, spread in zip(mu, sigma)]
+    ax.add_collection(PatchCollection(boxes, **{"facecolor": "none", "edgecolor": "black", "linewidth": 0.6,
+                                                **style}))
 
 
 def interpolate(z_start, z_end, t) -> np.ndarray:
@@ -332,7 +337,7 @@ class LatentExplorer2D(_Explorer):
     css_class = "vae-explorer-2d"
 
     def __init__(self, model, z_map, labels, limit: float | None = None, step: float = 0.05, scale: int = 6,
-                 continuous_update: bool = True) -> None:
+                 continuous_update: bool = True, sigma=None, boxes: int = 60) -> None:
         super().__init__()
         _check_model(model)
         if model.latent_dim != 2:
@@ -347,19 +352,27 @@ class LatentExplorer2D(_Explorer):
         step, kit = _positive("step", step), _Kit()
         self.sliders = [kit.float_slider(f"z{i + 1}", 0.0, -self.limit, self.limit, step, continuous_update)
                         for i in range(2)]
-        self._build_map(z_map, labels)
+        if sigma is not None:  # σ(x) of q_φ(z|x): boxes μ ± 2σ on the map for `boxes` evenly spaced codes
+            sigma = _as_numpy("sigma", sigma, 2)
+            if sigma.shape != z_map.shape:
+                raise ValueError(f"sigma must have the shape of z_map {z_map.shape}, got {sigma.shape}")
+            self.boxed = np.linspace(0, len(z_map) - 1, _check_int("boxes", boxes, 1, len(z_map))).astype(int)
+        self._build_map(z_map, labels, sigma)
         self.digit, self.map = kit.image("vae-digit"), kit.image("vae-map")
         self._update()
         for slider in self.sliders:
             slider.observe(self._timed_update, names="value")
         controls = kit.vbox([*self.sliders, kit.captioned("decoded digit sigmoid(g(z))", self.digit)])
-        self._finish(kit.hbox([controls, kit.captioned("μ(x) of the test digits", self.map)]))
+        caption = "μ(x) of the test digits" + ("" if sigma is None else ", boxes μ ± 2σ(x) for some")
+        self._finish(kit.hbox([controls, kit.captioned(caption, self.map)]))
 
-    def _build_map(self, z_map: np.ndarray, labels: np.ndarray) -> None:
+    def _build_map(self, z_map: np.ndarray, labels: np.ndarray, sigma: np.ndarray | None = None) -> None:
         figure = Figure(figsize=(4.4, 3.8), dpi=80, layout="constrained")
         canvas = FigureCanvasAgg(figure)
         self._axes = figure.add_subplot()
         latent_scatter(z_map, labels, ax=self._axes, s=4, title="the cross is the z you decode")
+        if sigma is not None:
+            posterior_boxes(self._axes, z_map[self.boxed], sigma[self.boxed])
         self._axes.set_xlim(-self.limit, self.limit)
         self._axes.set_ylim(-self.limit, self.limit)
         canvas.draw()
@@ -392,13 +405,16 @@ class LatentExplorer2D(_Explorer):
 
 
 class EncodeEditExplorer(_Explorer):
-    """Pick a test digit x, start from μ(x), edit each latent dimension (sorted by average KL) and decode."""
+    """Pick a test digit x, start from μ(x), edit each latent dimension (sorted by KL per unit) and decode.
+
+    A dimension is labelled inactive when Var_x μ_j(x) ≤ threshold (helpers.beyond.active_mask, Burda et al. 2016);
+    `activity` gives those variances instead of computing them from x."""
 
     css_class = "vae-explorer-edit"
 
     def __init__(self, model, x: torch.Tensor, labels, index: int = 0, kl: torch.Tensor | None = None,
-                 threshold: float = INACTIVE_KL, limit: float | None = None, step: float = 0.01, scale: int = 5,
-                 continuous_update: bool = True) -> None:
+                 threshold: float = ACTIVE_VARIANCE, limit: float | None = None, step: float = 0.01, scale: int = 5,
+                 continuous_update: bool = True, activity: torch.Tensor | None = None) -> None:
         super().__init__()
         _check_model(model)
         self.model, self.x, self.scale = model, _check_images(x), _check_int("scale", scale, 1, 64)
@@ -407,11 +423,18 @@ class EncodeEditExplorer(_Explorer):
             raise ValueError(f"labels must have one entry per row of x ({len(x)}), got {len(self.labels)}")
         mu, logvar = encode_mean(model, x)
         self.mu = mu.numpy()
-        self.kl = (kl_per_dimension(mu, logvar) if kl is None else torch.as_tensor(kl)).cpu().numpy()
+        self.kl = _as_numpy("kl", kl_per_dimension(mu, logvar) if kl is None else kl, 1)  # finite: nan is refused
         if self.kl.shape != (model.latent_dim,):
             raise ValueError(f"kl must have shape ({model.latent_dim},), got {self.kl.shape}")
-        self.order = [int(j) for j in np.argsort(-self.kl, kind="stable")]
-        self.active = set(active_dimensions(self.kl, threshold))
+        self.order = [int(j) for j in np.argsort(-self.kl, kind="stable")]  # by KL per unit, largest first
+        # active: Var_x μ_j(x) > threshold (helpers.beyond.active_mask, Burda et al. 2016), over the digits x given
+        if activity is None:
+            self.active = {int(j) for j in torch.nonzero(active_mask(mu, threshold)).flatten()}
+        else:
+            activity = _as_numpy("activity", activity, 1)
+            if activity.shape != (model.latent_dim,):
+                raise ValueError(f"activity must have shape ({model.latent_dim},), got {activity.shape}")
+            self.active = {int(j) for j in np.flatnonzero(activity > _positive("threshold", threshold))}
         self.limit = _positive("limit", limit if limit is not None else max(4.0, float(np.ceil(np.abs(self.mu).max()))))
         step, kit = _positive("step", step), _Kit()
         rows = _Kit(description_width="170px", slider_width="480px")  # one row per latent dimension
@@ -428,7 +451,9 @@ class EncodeEditExplorer(_Explorer):
             slider.observe(self._timed_update, names="value")
         pictures = kit.hbox([kit.captioned("x", self.original), kit.captioned("g(μ(x))", self.reconstruction),
                              kit.captioned("g(z), edited", self.digit)])
-        header = kit.html("<b>latent dimensions, most informative first</b> (average KL to the prior, in nats)")
+        header = kit.html("<b>latent dimensions, most informative first</b> (KL per unit to the prior, test-set "
+                          "average, in nats; <i>inactive</i>: Var<sub>x</sub> μ<sub>j</sub>(x) ≤ "
+                          f"{threshold:g})")
         self._finish(kit.vbox([kit.hbox([self.index, self.reset]), self.mu_text, pictures, header,
                                *self.sliders.values()]))
 
@@ -455,7 +480,7 @@ class EncodeEditExplorer(_Explorer):
         self.reconstruction.value = to_png(decode_mean(self.model, self.mu[i])[0], self.scale)
         values = ", ".join(f"z{j + 1} = {self.mu[i, j]:+.2f}" for j in self.order if j in self.active)
         if len(self.active) < len(self.order):
-            where = "on the active dimensions", " (the inactive ones sit near 0)"
+            where = "on the active dimensions", " (the inactive ones barely change with x)"
         else:
             where = "most informative dimension first", ""
         self.mu_text.value = f"digit #{i} is a {self.labels[i]}; μ(x) {where[0]}: {values}{where[1]}"

@@ -189,9 +189,10 @@ bad(widgets.decode_mean, lambda: widgets.decode_mean("model", [0.0, 0.0]), TypeE
 bad(widgets.encode_mean, lambda: widgets.encode_mean(tiny_vae(), torch.rand(3, 100)), ValueError, "x")
 bad(widgets.kl_per_dimension, lambda: widgets.kl_per_dimension(torch.zeros(3, 2), torch.zeros(3, 3)), ValueError,
     "mu and logvar")
-bad(widgets.active_dimensions, lambda: widgets.active_dimensions(torch.tensor([NAN, 1.0])), ValueError, "kl")
-bad(widgets.active_dimensions, lambda: widgets.active_dimensions(torch.ones(2), threshold=-1), ValueError,
-    "threshold")
+bad(widgets.posterior_boxes, lambda: widgets.posterior_boxes(None, np.array([[NAN, 0.0]]), np.ones((1, 2))),
+    ValueError, "mu", "nan")
+bad(widgets.posterior_boxes, lambda: widgets.posterior_boxes(None, np.zeros((1, 2)), -np.ones((1, 2))), ValueError,
+    "sigma", label="negative sigma")
 bad(widgets.interpolate, lambda: widgets.interpolate([NAN, 0.0], [1.0, 1.0], 0.5), ValueError, "z_start")
 bad(widgets.interpolate, lambda: widgets.interpolate([0.0, 0.0], [1.0, 1.0], NAN), ValueError, "t", label="t nan")
 bad(widgets.interpolate, lambda: widgets.interpolate([0.0, 0.0], [1.0], 0.5), ValueError, "z_end", label="shapes")
@@ -522,8 +523,12 @@ bad(widgets.interpolate, lambda: widgets.interpolate([0.0, 0.0], [1.0, 1.0], 0.5
     "complex", label="complex t")
 bad(widgets.interpolate, lambda: widgets.interpolate(np.array([1j, 0.0]), [1.0, 1.0], 0.5), TypeError, "z_start",
     label="complex z_start")
-bad(widgets.active_dimensions, lambda: widgets.active_dimensions(torch.ones(2), threshold=NAN), ValueError,
-    "threshold", label="nan threshold")
+bad(widgets.EncodeEditExplorer, lambda: widgets.EncodeEditExplorer(tiny_vae(), digits(), np.zeros(6),
+                                                                   activity=torch.ones(2), threshold=NAN),
+    ValueError, "threshold", label="nan threshold")
+bad(widgets.EncodeEditExplorer, lambda: widgets.EncodeEditExplorer(tiny_vae(), digits(), np.zeros(6),
+                                                                   activity=torch.tensor([NAN, 1.0])),
+    ValueError, "activity", "nan", label="nan activity")
 bad(widgets.EncodeEditExplorer, lambda: widgets.EncodeEditExplorer(tiny_vae(), digits() * 255, np.zeros(6)),
     ValueError, "x", "[0, 1]", label="0-255")
 bad(widgets.InterpolationExplorer, lambda: widgets.InterpolationExplorer(tiny_vae(), digits() - 0.5), ValueError,

@@ -10,18 +10,18 @@ import pytest
 import torch
 
 from helpers import pretrained, seed_everything
+from helpers.beyond import ACTIVE_VARIANCE
 from helpers.models import VAE
 from helpers.widgets import (
-    INACTIVE_KL,
     EncodeEditExplorer,
     InterpolationExplorer,
     LatentExplorer2D,
-    active_dimensions,
     decode_mean,
     encode_mean,
     interpolate,
     kl_per_dimension,
     median_update_ms,
+    posterior_boxes,
     read_png,
     to_png,
 )
@@ -90,12 +90,19 @@ def test_kl_per_dimension_matches_the_closed_form():
     np.testing.assert_allclose(kl.numpy(), [by_hand_dim0, by_hand_dim1], rtol=1e-5)
 
 
-def test_active_dimensions_sorted_by_kl_and_thresholded():
-    kl = torch.tensor([0.5, 0.001, 3.0, INACTIVE_KL, 0.0])
-    assert active_dimensions(kl) == [2, 0, 3]
-    assert active_dimensions(kl, threshold=1.0) == [2]
-    with pytest.raises(ValueError, match="threshold"):
-        active_dimensions(kl, threshold=-1)
+def test_posterior_boxes_draw_mu_plus_minus_two_sigma():
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots()
+    posterior_boxes(ax, np.array([[0.0, 1.0], [2.0, -1.0]]), np.array([[0.1, 0.2], [0.5, 0.05]]))
+    (boxes,) = ax.collections
+    corners = [path.vertices.min(axis=0).tolist() + path.vertices.max(axis=0).tolist() for path in boxes.get_paths()]
+    np.testing.assert_allclose(corners, [[-0.2, 0.6, 0.2, 1.4], [1.0, -1.1, 3.0, -0.9]], atol=1e-9)
+    with pytest.raises(ValueError, match="sigma must be positive"):
+        posterior_boxes(ax, np.zeros((2, 2)), -np.ones((2, 2)))
+    with pytest.raises(ValueError, match="shape"):
+        posterior_boxes(ax, np.zeros((2, 2)), np.ones((3, 2)))
+    plt.close(fig)
 
 
 def test_interpolate_is_linear_between_the_endpoints():
@@ -143,6 +150,18 @@ def test_explorer_2d_stamps_the_cross_where_z_is(digits):
     assert abs(col - (left + right) / 2) <= 1 and abs(row - (first.shape[0] - (bottom + top) / 2)) <= 1
     centre = explorer.map_pixels([0.0, 0.0])[row, col]
     np.testing.assert_array_equal(centre, [0, 0, 0], err_msg="the centre of the cross should be black")
+
+
+def test_explorer_2d_draws_posterior_boxes_when_given_sigma(digits):
+    x, labels = digits
+    model = _vae(2)
+    mu, logvar = encode_mean(model, x)
+    plain = LatentExplorer2D(model, mu, labels, limit=3.0)
+    boxed = LatentExplorer2D(model, mu, labels, limit=3.0, sigma=(0.5 * logvar).exp(), boxes=10)
+    assert len(boxed.boxed) == 10 and len(boxed._axes.collections) == len(plain._axes.collections) + 1
+    assert (plain.map_pixels([0.0, 0.0]) != boxed.map_pixels([0.0, 0.0])).any(), "no box drawn on the map"
+    with pytest.raises(ValueError, match="sigma must have the shape"):
+        LatentExplorer2D(model, mu, labels, sigma=np.ones((5, 2)))
 
 
 def test_explorer_2d_rejects_a_model_that_is_not_2d(digits):
@@ -204,19 +223,35 @@ def test_edit_explorer_resets_the_sliders_when_the_digit_changes(digits):
 
 
 def test_edit_explorer_sorts_by_kl_and_labels_inactive_dimensions(digits):
+    """Sliders sorted by KL per unit; 'inactive' is Burda's Var_x μ_j(x) <= 0.01, not a small KL."""
     x, labels = digits
     kl = torch.tensor([0.3, 0.0001, 2.0, 0.001])
-    explorer = EncodeEditExplorer(_vae(4), x, labels, kl=kl)
+    activity = torch.tensor([0.5, 0.001, 1.0, 0.2])  # unit 4: small KL per unit, yet its μ_j varies with x
+    explorer = EncodeEditExplorer(_vae(4), x, labels, kl=kl, activity=activity)
     assert explorer.order == [2, 0, 3, 1]
     shown = [child.description for child in explorer.ui.children if child in explorer.sliders.values()]
-    assert shown == ["z3 · KL 2.00", "z1 · KL 0.30", "z4 · KL 0.00 · inactive", "z2 · KL 0.00 · inactive"]
+    assert shown == ["z3 · KL 2.00", "z1 · KL 0.30", "z4 · KL 0.00", "z2 · KL 0.00 · inactive"]
     assert "on the active dimensions: z3 = " in explorer.mu_text.value
-    assert "(the inactive ones sit near 0)" in explorer.mu_text.value
+    assert "(the inactive ones barely change with x)" in explorer.mu_text.value
+    with pytest.raises(ValueError, match="activity must have shape"):
+        EncodeEditExplorer(_vae(4), x, labels, activity=torch.ones(3))
+
+
+def test_edit_explorer_counts_active_units_with_the_helper_of_notebook_07(digits):
+    from helpers.beyond import active_mask
+
+    x, labels = digits
+    model = _vae(4)
+    explorer = EncodeEditExplorer(model, x, labels)
+    mu = encode_mean(model, x)[0]
+    assert explorer.active == set(torch.nonzero(active_mask(mu, ACTIVE_VARIANCE)).flatten().tolist())
+    strict = EncodeEditExplorer(model, x, labels, threshold=float(mu.var(dim=0).max()) + 1.0)
+    assert strict.active == set(), "a threshold above every Var μ_j should leave no unit active"
 
 
 def test_edit_explorer_without_inactive_dimensions_labels_none(digits):
     x, labels = digits
-    explorer = EncodeEditExplorer(_vae(3), x, labels, kl=torch.tensor([1.1, 2.0, 1.5]))
+    explorer = EncodeEditExplorer(_vae(3), x, labels, kl=torch.tensor([1.1, 2.0, 1.5]), activity=torch.ones(3))
     assert explorer.order == [1, 2, 0]
     assert [slider.description for slider in explorer.sliders.values()] == ["z2 · KL 2.00", "z3 · KL 1.50",
                                                                            "z1 · KL 1.10"]
