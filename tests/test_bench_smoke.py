@@ -76,6 +76,20 @@ def test_the_ablations_each_undo_one_change_of_our_recipe():
         assert len(set(changed) - {"name", "lr", "patience"}) == 1, f"{change} changes {changed}"
 
 
+def test_notebook_05s_list_of_changes_is_the_ablation_table():
+    """Notebook 05 lists the recipe's changes (CHANGES: name → fields); the bench ablates exactly those."""
+    import ast
+
+    notebook = nbformat.read(bench.ROOT / "notebooks" / "05_variational_autoencoder.ipynb", as_version=4)
+    source = next(cell.source for cell in notebook.cells if cell.cell_type == "code" and "\nCHANGES = {" in cell.source)
+    node = next(node for node in ast.parse(source).body
+                if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "CHANGES")
+    listed = ast.literal_eval(node.value)
+    ablated = {change: {f for f in OURS.__dataclass_fields__ if getattr(OURS, f) != getattr(without, f)} - {"name"}
+               for change, without in bench.ablations().items()}
+    assert listed == ablated, "notebook 05's CHANGES and tests/benchmarks/run.py's ablations() disagree"
+
+
 def test_performance_page_shows_the_committed_record():
     """docs/performance.md's bench block is the bench's rendering of results.json: no measured number typed twice."""
     committed = json.loads(bench.RECORD.read_text())

@@ -87,7 +87,10 @@ def recipe_quality(budget_s: float, seeds: list[int], iwae_k: int = 1000, thread
 
 
 def ablations() -> dict:
-    """Our recipe with one of its four changes to the plain loop undone (the reference's choice put back)."""
+    """Our recipe with one of its changes to the reference undone (the reference's choice put back).
+
+    Every field in which OURS differs from REFERENCE belongs to one change here, except batch size and the epoch cap
+    (notebook 05 lists them from the recipe objects)."""
     from helpers.recipes import OURS
 
     return {
@@ -96,6 +99,7 @@ def ablations() -> dict:
         "output bias at the mean digit": dataclasses.replace(OURS, name="no bias start", output_bias_init=False),
         "1-pixel shifts": dataclasses.replace(OURS, name="no shifts", shift=0),
         "best validation epoch kept": dataclasses.replace(OURS, name="no validation", n_valid=0, patience=None),
+        "SiLU instead of ReLU": dataclasses.replace(OURS, name="ReLU", activation="relu"),
     }
 
 
