@@ -108,6 +108,18 @@ bad(judge.gaussian_blur, lambda: judge.gaussian_blur(digits(), sigma=0), ValueEr
 bad(judge.non_digits, lambda: judge.non_digits(digits(), torch.arange(6), generator=0), TypeError, "generator")
 bad(judge.non_digits, lambda: judge.non_digits(_nan_digits(), torch.arange(6), torch.Generator()), ValueError,
     "images", label="nan images")
+bad(judge.present, lambda: judge.present(digits(), threshold=1.0), ValueError, "threshold")
+bad(judge.held_out_non_digits, lambda: judge.held_out_non_digits(digits(), torch.arange(6), n=0), ValueError, "n")
+bad(judge.judged_digits, lambda: judge.judged_digits("judge", digits()), TypeError, "judge")
+bad(judge.judged_as_requested, lambda: judge.judged_as_requested(judge.DigitJudge(), digits(), torch.arange(5)),
+    ValueError, "labels")
+bad(judge.report_card, lambda: judge.report_card(None, digits(), torch.arange(6)), TypeError, "judge")
+bad(judge.format_report_card, lambda: judge.format_report_card({"real": 1.0}), TypeError, "card")
+bad(judge.precision_recall, lambda: judge.precision_recall(torch.zeros(6, 3), torch.full((6, 3), NAN)), ValueError,
+    "samples", "finite")
+bad(judge.set_scores, lambda: judge.set_scores(judge.DigitJudge(), digits(), digits() * 2), ValueError, "images")
+bad(judge.set_baselines, lambda: judge.set_baselines(digits(), digits(), torch.arange(5)), ValueError,
+    "test_labels")
 
 # ---------------------------------------------------------------- progress
 bad(progress.ProgressLine, lambda: progress.ProgressLine(0), ValueError, "total")
