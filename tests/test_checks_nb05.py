@@ -77,6 +77,22 @@ def elbo_batch_mean(x, logits, mu, logvar):
     return elbo_reference(x, logits, mu, logvar).mean()
 
 
+def elbo_through_probabilities(x, logits, mu, logvar):
+    """log π and log(1 − π) from π = sigmoid(ℓ): right for moderate logits, −inf/nan for a confident decoder."""
+    pi = torch.sigmoid(logits)
+    return (x * torch.log(pi) + (1 - x) * torch.log(1 - pi)).sum(dim=-1) - _kl(mu, logvar)
+
+
+def elbo_logsigmoid(x, logits, mu, logvar):
+    log_lik = (x * F.logsigmoid(logits) + (1 - x) * F.logsigmoid(-logits)).sum(dim=-1)
+    return log_lik - _kl(mu, logvar)
+
+
+def elbo_clamped_probabilities(x, logits, mu, logvar):
+    pi = torch.sigmoid(logits).clamp(1e-6, 1 - 1e-6)
+    return (x * torch.log(pi) + (1 - x) * torch.log(1 - pi)).sum(dim=-1) - _kl(mu, logvar)
+
+
 def not_implemented(*args):
     raise NotImplementedError("Exercise 5.1: write the ELBO")
 
@@ -85,7 +101,7 @@ def crashes(x, logits, mu, logvar):
     return x @ mu  # shapes do not match
 
 
-@pytest.mark.parametrize("answer", [elbo_reference, elbo_by_hand])
+@pytest.mark.parametrize("answer", [elbo_reference, elbo_by_hand, elbo_logsigmoid])
 def test_vae_elbo_accepts_correct_answers(answer, capsys):
     assert check_vae_elbo(answer)
     assert "✅ Exercise 5.1" in capsys.readouterr().out
@@ -108,7 +124,19 @@ ELBO_WRONG = [
     (elbo_kl_batch_sum, "the KL is summed over the batch"),
     (elbo_with_bce, "binary_cross_entropy_with_logits is not allowed"),
     (lambda x, logits, mu, logvar: None, "did you forget `return`?"),
+    (elbo_through_probabilities, "write log π and log(1 − π) in terms of the logits"),
+    (elbo_clamped_probabilities, "decoder logits are ±100"),
 ]
+
+
+def test_the_moderate_cases_accept_the_answer_through_probabilities():
+    """Only the confident-decoder case tells the answer through sigmoid apart: the others stay as they were."""
+    from helpers.checks.nb05 import _elbo_cases
+    from helpers.objectives import bernoulli_log_prob, kl_normal
+
+    for _, args in _elbo_cases() + _elbo_cases(seed=3):
+        expected = bernoulli_log_prob(*args[:2]) - kl_normal(*args[2:])
+        assert torch.allclose(elbo_through_probabilities(*args), expected, rtol=1e-4, atol=1e-3)
 
 
 @pytest.mark.parametrize(("answer", "message"), ELBO_WRONG)

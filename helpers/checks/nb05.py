@@ -103,6 +103,34 @@ def check_vae_elbo(student_fn, seed: int | None = None) -> None:
 
         assert_close(got.double(), expected.double(), inputs=inputs, rtol=1e-4, atol=1e-3, mistakes=mistakes,
                      sizes={"the number of pixels": x.shape[-1], "the number of latent dimensions": mu.shape[-1]})
+    _check_confident_decoder(student_fn, seed)
+
+
+def _confident_case(seed: int | None) -> tuple[torch.Tensor, ...]:
+    """Logits of ±100 on every pixel, right on some pixels and wrong on others (x = 1 at logit −100, x = 0 at
+    +100): log sigmoid(ℓ) and log(1 − sigmoid(ℓ)) are −inf there in float32, the ELBO is finite (about −100 nats
+    per wrong pixel)."""
+    generator = torch.Generator().manual_seed(7 if seed is None else seed + 7)
+    x = torch.tensor([[1.0, 0.0, 1.0, 0.0, 1.0, 0.0], [0.0, 1.0, 1.0, 0.0, 0.0, 1.0]])
+    logits = 100.0 * torch.tensor([[1.0, -1.0, -1.0, 1.0, 1.0, 1.0], [-1.0, -1.0, 1.0, 1.0, -1.0, 1.0]])
+    mu = torch.randn(2, 3, generator=generator)
+    logvar = 0.5 * torch.randn(2, 3, generator=generator)
+    return x, logits, mu, logvar
+
+
+def _check_confident_decoder(student_fn, seed: int | None) -> None:
+    """A decoder sure of every pixel and wrong on some: the answer must compute log p(x|z) from the logits stably."""
+    x, logits, mu, logvar = _confident_case(seed)
+    inputs = "2 examples whose decoder logits are ±100 (a decoder sure of each pixel, wrong on some)"
+    got = _as_tensor(call_student(student_fn, x, logits, mu, logvar, forbidden=FORBIDDEN["5.1"]),
+                     "vae_elbo(x, logits, mu, logvar)")
+    if got.shape == (len(x),) and not torch.isfinite(got).all():
+        raise Failed(f"for {inputs}, you returned {got.tolist()}: the ELBO there is finite (about −100 nats per "
+                     "wrong pixel). In float32, log(sigmoid(ℓ)) is −inf for ℓ below about −88 and log(1 − sigmoid(ℓ)) "
+                     "for ℓ above about 17 (and 0·(−inf) is nan): write log π and log(1 − π) in terms of the logits "
+                     "ℓ, with functions that stay finite for any ℓ.")
+    expected = bernoulli_log_prob(x, logits) - kl_normal(mu, logvar)
+    assert_close(got.double(), expected.double(), inputs=inputs, rtol=1e-4, atol=1e-3)
 
 
 # ---------------------------------------------------------------- 5.2 the IWAE estimate
