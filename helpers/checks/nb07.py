@@ -106,10 +106,9 @@ def _activity_mistakes(mu: torch.Tensor, threshold: float) -> dict[str, torch.Te
         "a unit whose variance equals the threshold is counted as active: A_j must be strictly above it (>)": (
             mu.var(dim=0) >= threshold),
         "the threshold argument is ignored (0.01 is hard-coded): compare with `threshold`": mu.var(dim=0) > 0.01,
-        "the variance is taken over the wrong axis (across the latent dimensions of each example); "
-        "use dim=0, across examples, one number per latent dimension": mu.var(dim=1) > threshold,
-        "the threshold is applied to the standard deviation; A_j is a variance, compare mu.var(dim=0)": (
-            mu.std(dim=0) > threshold),
+        "the variance is taken over the wrong axis (across the latent dimensions of each example); A_j varies "
+        "across the examples, one number per latent dimension": mu.var(dim=1) > threshold,
+        "the threshold is applied to the standard deviation; A_j is a variance": mu.std(dim=0) > threshold,
         "the mean of mu² is used instead of the variance: subtract the mean over examples first": (
             mu.pow(2).mean(dim=0) > threshold),
         "the count is returned: return the boolean mask, one entry per latent dimension": active_mask(
