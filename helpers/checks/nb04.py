@@ -66,7 +66,8 @@ def _reparam_shapes(student_fn) -> None:
     second = _reparameterized(student_fn, mu, logvar).detach()
 
     if torch.equal(first, mu):
-        raise Failed("z equals mu: the noise is missing. Add exp(0.5·logvar)·ε with ε = torch.randn_like(mu).")
+        raise Failed("z equals mu: the noise is missing. A sample of N(mu, σ²) lies σ times a standard normal draw "
+                     "away from mu (section 1).")
     if torch.equal(first, second):
         raise Failed("two calls with the same mu and logvar gave the same z: there is no fresh noise (ε is missing, "
                      "or drawn once). "
@@ -132,12 +133,14 @@ def _reparam_gradients(student_fn) -> None:
     z = _as_tensor(call_student(student_fn, mu, logvar, forbidden=FORBIDDEN["4.1"]), "reparameterize(mu, logvar)")
     if not z.requires_grad:
         raise Failed("z does not depend on mu and logvar for autograd (no grad_fn): did you use .sample(), "
-                     ".detach(), torch.no_grad() or numpy? Write z = mu + exp(0.5·logvar)·ε.")
+                     ".detach(), torch.no_grad() or numpy? Build z from mu and logvar with torch arithmetic, the "
+                     "noise drawn apart from them.")
     mu_grad, logvar_grad = torch.autograd.grad(z.sum(), (mu, logvar), allow_unused=True)
     for name, grad in (("mu", mu_grad), ("logvar", logvar_grad)):
         if grad is None or not bool(grad.abs().sum() > 0):
             raise Failed(f"no gradient reaches {name} (dz/d{name} is {'missing' if grad is None else 'zero'}): "
-                         "torch.normal(...) and .sample() block it; write z = mu + exp(0.5·logvar)·ε.")
+                         "torch.normal(...) and .sample() block it; build z from mu and logvar with torch "
+                         "arithmetic, the noise drawn apart from them.")
     if not torch.allclose(mu_grad, torch.ones_like(mu), atol=1e-5):
         raise Failed(f"dz/dmu should be 1 for every element, got values like {_fmt(mu_grad[0])}.")
     expected = 0.5 * (z.detach() - mu.detach())
