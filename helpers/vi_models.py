@@ -30,6 +30,7 @@ __all__ = [
     "normal_gamma_log_density",
     "cavi_update_mu",
     "cavi_update_tau",
+    "normal_gamma_expected_squares",
     "normal_gamma_elbo",
     "run_cavi",
     "gaussian_kl",
@@ -163,13 +164,18 @@ def cavi_update_mu(x: torch.Tensor, prior: NormalGamma, e_tau: float) -> tuple[f
     return m, (prior.lambda0 + n) * e_tau
 
 
-def cavi_update_tau(x: torch.Tensor, prior: NormalGamma, m: float, kappa: float) -> tuple[float, float]:
-    """q(tau) = Gamma(a, b): a = a0 + (N+1)/2, b = b0 + ½ E_q(mu)[Σ(x_i − mu)² + lambda0(mu − mu0)²]."""
+def normal_gamma_expected_squares(x: torch.Tensor, prior: NormalGamma, m: float, kappa: float
+                                  ) -> tuple[float, float]:
+    """(E Σ_i (x_i − mu)², E (mu − mu0)²) under q(mu) = N(m, 1/kappa): Σ(x_i − m)² + N/kappa, (m − mu0)² + 1/kappa."""
     x = _data(x)
     m, kappa = _finite("m", m), _positive("kappa", kappa)
-    n = len(x)
-    expected_sq = float(((x - m) ** 2).sum()) + n / kappa + prior.lambda0 * ((m - prior.mu0) ** 2 + 1 / kappa)
-    return prior.a0 + (n + 1) / 2, prior.b0 + 0.5 * expected_sq
+    return float(((x - m) ** 2).sum()) + len(x) / kappa, (m - prior.mu0) ** 2 + 1 / kappa
+
+
+def cavi_update_tau(x: torch.Tensor, prior: NormalGamma, m: float, kappa: float) -> tuple[float, float]:
+    """q(tau) = Gamma(a, b): a = a0 + (N+1)/2, b = b0 + ½ E_q(mu)[Σ(x_i − mu)² + lambda0(mu − mu0)²]."""
+    sq_data, sq_prior = normal_gamma_expected_squares(x, prior, m, kappa)
+    return prior.a0 + (len(x) + 1) / 2, prior.b0 + 0.5 * (sq_data + prior.lambda0 * sq_prior)
 
 
 def normal_gamma_elbo(x: torch.Tensor, prior: NormalGamma, m: float, kappa: float, a: float, b: float) -> float:
@@ -179,8 +185,7 @@ def normal_gamma_elbo(x: torch.Tensor, prior: NormalGamma, m: float, kappa: floa
     n = len(x)
     e_tau = a / b
     e_log_tau = _digamma(a) - math.log(b)
-    sq_data = float(((x - m) ** 2).sum()) + n / kappa
-    sq_prior = (m - prior.mu0) ** 2 + 1 / kappa
+    sq_data, sq_prior = normal_gamma_expected_squares(x, prior, m, kappa)
     e_log_lik = 0.5 * n * (e_log_tau - LOG_2PI) - 0.5 * e_tau * sq_data
     e_log_p_mu = 0.5 * (math.log(prior.lambda0) + e_log_tau - LOG_2PI) - 0.5 * prior.lambda0 * e_tau * sq_prior
     e_log_p_tau = prior.a0 * math.log(prior.b0) - math.lgamma(prior.a0) + (prior.a0 - 1) * e_log_tau - prior.b0 * e_tau

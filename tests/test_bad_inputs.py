@@ -281,6 +281,8 @@ bad(vm.normal_gamma_log_density, lambda: vm.normal_gamma_log_density(torch.zeros
     ValueError, "tau")
 bad(vm.cavi_update_mu, lambda: vm.cavi_update_mu(torch.ones(3), _PRIOR, e_tau=0.0), ValueError, "e_tau")
 bad(vm.cavi_update_tau, lambda: vm.cavi_update_tau(torch.ones(3), _PRIOR, m=0.0, kappa=-1.0), ValueError, "kappa")
+bad(vm.normal_gamma_expected_squares, lambda: vm.normal_gamma_expected_squares(torch.ones(3), _PRIOR, m=float("nan"),
+                                                                             kappa=1.0), ValueError, "m")
 bad(vm.normal_gamma_elbo, lambda: vm.normal_gamma_elbo(torch.ones(3), _PRIOR, 0.0, 1.0, a=0.0, b=1.0), ValueError,
     "a ")
 bad(vm.run_cavi, lambda: vm.run_cavi(torch.ones(3), _PRIOR, 1.0, 1.0, iterations=0), ValueError, "iterations")

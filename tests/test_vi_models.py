@@ -73,6 +73,17 @@ def test_cavi_tau_update_maximizes_the_elbo(x_small):
         assert vm.normal_gamma_elbo(x_small, PRIOR, m, kappa, a + da, b + db) < best
 
 
+def test_expected_squares_match_monte_carlo(x_small):
+    """E Σ(x_i − mu)² and E(mu − mu0)² under q(mu) = N(m, 1/kappa), against 200,000 draws of mu."""
+    m, kappa = 0.4, 7.0
+    mu = m + torch.randn(200_000, 1, generator=torch.Generator().manual_seed(0), dtype=torch.float64) / kappa**0.5
+    sq_data, sq_prior = vm.normal_gamma_expected_squares(x_small, PRIOR, m, kappa)
+    assert sq_data == pytest.approx(float(((x_small - mu) ** 2).sum(-1).mean()), rel=2e-3)
+    assert sq_prior == pytest.approx(float(((mu - PRIOR.mu0) ** 2).mean()), rel=1e-2)
+    a, b = vm.cavi_update_tau(x_small, PRIOR, m, kappa)
+    assert b == pytest.approx(PRIOR.b0 + 0.5 * (sq_data + PRIOR.lambda0 * sq_prior), rel=1e-12)
+
+
 def test_cavi_mu_update_maximizes_the_elbo(x_small):
     a, b = 4.0, 2.0
     m, kappa = vm.cavi_update_mu(x_small, PRIOR, e_tau=a / b)

@@ -21,7 +21,9 @@ from helpers.checks.core import (
 __all__ = ["check_cavi_update_tau", "check_minibatch_elbo", "check_log_joint_unconstrained", "FORBIDDEN"]
 
 FORBIDDEN = {
-    "3.1": [("helpers.vi_models.cavi_update_tau (the project's tested copy)", vm.cavi_update_tau)],
+    "3.1": [("helpers.vi_models.cavi_update_tau (the project's tested copy)", vm.cavi_update_tau),
+            ("helpers.vi_models.normal_gamma_expected_squares (the project's tested copy of its expectations)",
+             vm.normal_gamma_expected_squares)],
     "3.2": [("helpers.vi_models.minibatch_elbo (the project's tested copy)", vm.minibatch_elbo)],
     "3.3": [("helpers.vi_models.poisson_gamma_log_joint_log_rate (the project's tested copy)",
              vm.poisson_gamma_log_joint_log_rate)],
