@@ -167,20 +167,27 @@ def _autograde(submission: Submission, run: _Run, job: Path, root: Path):
         command = [*run.sandbox, "sh", "-c", SANDBOX_SCRIPT, "sandbox", str(job), str(root), str(run.base / "jobs"),
                    *command]
     command = [*memory_limited(run.memory_bytes), *command]
-    process = subprocess.Popen(command, cwd=run.base, env=kernel_env(job, root), stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    namespace = namespace_of_job(process.pid) if run.sandbox else None
-    run.running[process.pid] = namespace
-    try:
-        stdout, stderr = process.communicate(timeout=run.notebook_timeout)
-    except subprocess.TimeoutExpired:
-        _kill_job(process.pid, namespace)
-        process.communicate()
-        return None
-    finally:
-        _kill_job(process.pid, namespace)  # also what the notebook left running in the background
-        run.running.pop(process.pid, None)
-    return subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    # Output goes to files, not pipes: a background process the notebook started inherits them, and waiting for a
+    # pipe's end would wait for that process (until the notebook's time limit). We wait for nbgrader alone.
+    with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
+        process = subprocess.Popen(command, cwd=run.base, env=kernel_env(job, root), stdout=stdout, stderr=stderr,
+                                   text=True, start_new_session=True)
+        namespace = namespace_of_job(process.pid) if run.sandbox else None
+        run.running[process.pid] = namespace
+        try:
+            process.wait(timeout=run.notebook_timeout)
+        except subprocess.TimeoutExpired:
+            return None
+        finally:
+            _kill_job(process.pid, namespace)  # also what the notebook left running in the background
+            process.wait()
+            run.running.pop(process.pid, None)
+        return subprocess.CompletedProcess(command, process.returncode, _read(stdout), _read(stderr))
+
+
+def _read(output) -> str:
+    output.seek(0)
+    return output.read()
 
 
 def _kill_job(pid: int, namespace: str | None) -> None:
