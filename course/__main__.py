@@ -1,4 +1,7 @@
-"""`python -m course tag|build|course|grade`: the classroom tools on the command line (see course/__init__.py)."""
+"""`python -m course tag|build|course|grade|handout|validate`: the classroom tools on the command line.
+
+See course/__init__.py.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from course.layout import assignment_sources, build, generate, lay_out_course
 from course.notebooks import ROOT
 from course.sandbox import DEFAULT_MEMORY_GB
 from course.tagging import tag
+from course.validate import validate
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     grader.add_argument("--timeout", type=int, default=120, help="seconds allowed per cell (default 120)")
     grader.add_argument("--memory-gb", type=float, default=DEFAULT_MEMORY_GB,
                         help=f"address space per grading process (default {DEFAULT_MEMORY_GB:g} GiB)")
+    validator = commands.add_parser("validate", help="nbgrader's Validate on notebooks; exit status 1 if one fails")
+    validator.add_argument("notebooks", nargs="+", type=Path)
+    validator.add_argument("--timeout", type=int, default=120, help="seconds allowed per cell (default 120)")
     args = parser.parse_args(argv)
     if args.command == "tag":
         for path in tag(args.notebooks or None):
@@ -42,6 +49,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {path.relative_to(ROOT)}")
     elif args.command == "handout":
         print(f"wrote {build_handout(args.out)}")
+    elif args.command == "validate":
+        try:
+            failing = validate(args.notebooks, cell_timeout=args.timeout)
+        except ValueError as exc:
+            parser.error(str(exc))
+        print(f"\n{failing} of {len(args.notebooks)} notebooks fail validation" if failing
+              else f"\nall {len(args.notebooks)} notebooks pass validation")
+        return 1 if failing else 0
     elif args.command == "course":
         sources = assignment_sources()
         generate(lay_out_course(args.folder, sources), list(sources))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -190,11 +192,24 @@ def test_validate_fails_exactly_the_test_cells_of_a_student_notebook(path):
     assert len(failed) == len(exercises) and not result.get("changed"), result
     for failure, number in zip(failed, exercises):
         assert failure["source"].startswith("from helpers.checks import check_"), failure
-        assert f"Exercise {number}" in failure["raw_error"] and "not implemented yet" in failure["raw_error"], failure
+        words = " ".join(failure["raw_error"].split())  # the verdict is wrapped to the report's width
+        assert f"Exercise {number}" in words and "not implemented yet" in words, failure
+        assert_readable(failure["raw_error"], number)
+
+
+def assert_readable(error: str, number: str) -> None:
+    """Validate's report shows the ❌ line first and whole: no traceback, no line nbgrader would cut (87 columns
+    after its 4-space indent)."""
+    lines = error.splitlines()
+    assert lines[0].startswith(f"❌ Exercise {number} ("), error
+    assert all(len(line) <= 80 for line in lines), error
+    assert "Traceback" not in error and "During handling" not in error and ".py" not in error, error
 
 
 @pytest.mark.slow
-def test_validate_passes_a_solved_student_notebook(tmp_path):
+def test_course_validate_exits_0_on_a_solved_notebook_and_1_on_a_wrong_one(tmp_path):
+    """`python -m course validate` prints nbgrader's report and, unlike `nbgrader validate` (jupyter/nbgrader#1908),
+    exits non-zero when a notebook fails; a wrong answer's ❌ line heads its error, whole."""
     path = notebooks.ASSIGNMENTS / "02_kl_divergence_and_elbo_assignment.ipynb"
     student, main = json.loads(path.read_text()), json.loads((notebooks.NOTEBOOKS / path.name.replace(
         "_assignment", "")).read_text())
@@ -202,7 +217,21 @@ def test_validate_passes_a_solved_student_notebook(tmp_path):
     for cell in student["cells"]:
         if meta(cell).get("grade_id") in answers:
             cell["source"] = answers[meta(cell)["grade_id"]].replace(notebooks.BEGIN, "").replace(notebooks.END, "")
-    solved = tmp_path / path.name
-    solved.write_text(json.dumps(student))
-    result = validate(solved)
-    assert not result.get("failed") and not result.get("changed"), result
+    solved, wrong = tmp_path / "solved" / path.name, tmp_path / "wrong" / path.name
+    halved = "return 0.25 * per_dim.sum(dim=-1)"  # a wrong answer to 2.1: half the KL
+    for folder, text in ((solved, json.dumps(student)),
+                         (wrong, json.dumps(student).replace("return 0.5 * per_dim.sum(dim=-1)", halved))):
+        folder.parent.mkdir()
+        folder.write_text(text)
+    assert halved in wrong.read_text(), "the planted mistake must change the KL answer"
+
+    def course_validate(notebook):
+        return subprocess.run([sys.executable, "-m", "course", "validate", "--timeout", "300", str(notebook)],
+                              cwd=notebooks.ROOT, capture_output=True, text=True, timeout=900)
+
+    passed, failed = course_validate(solved), course_validate(wrong)
+    assert passed.returncode == 0 and "Success! Your notebook passes all the tests." in passed.stdout, passed
+    assert failed.returncode == 1 and "VALIDATION FAILED" in failed.stdout, failed
+    report = failed.stdout[failed.stdout.index("The error was:"):].splitlines()
+    error = "\n".join(line.removeprefix("    ") for line in report[2:] if line.strip())
+    assert_readable(error.split("\n===")[0], "2.1")

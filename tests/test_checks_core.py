@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -117,3 +118,35 @@ def test_numbers_that_print_alike_are_shown_by_their_difference():
         core.assert_close(torch.tensor([1.0, 2.000002], dtype=torch.float64), torch.tensor([1.0, 2.0]),
                           inputs="x", rtol=0, atol=1e-9)
 
+
+
+# ---------------------------------------------------------------- how a failed check reads under nbgrader
+
+
+def test_verdict_lines_keep_words_whole_within_the_report_width():
+    message = "❌ Exercise 2.1 (KL): " + "expected [0.777, 0.290], got [0.777, 0.291]; " * 4
+    lines = core.verdict_lines(message)
+    assert lines[0].startswith("❌ Exercise 2.1 (KL): ") and len(lines) > 1
+    assert all(len(line) <= core.REPORT_COLUMNS for line in lines)
+    assert " ".join(lines).split() == message.split(), "wrapping must not lose or cut a word"
+
+
+@pytest.mark.slow
+def test_under_nbgrader_a_failed_check_cell_shows_its_verdict_and_no_traceback():
+    """The kernel nbgrader starts reports CheckFailed by the ❌ line alone (Validate shows it first and uncut), and
+    the cell still fails (an error output, which autograde scores 0)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        "from helpers.checks import check_kl_diag_gaussians\ncheck_kl_diag_gaussians(lambda *args: 0.0)")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    client = NotebookClient(nb, allow_errors=True, kernel_name="python3", timeout=120,
+                            resources={"metadata": {"path": str(Path(core.__file__).parents[2])}})
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("NBGRADER_EXECUTION", "validate")
+        client.execute()
+    (error,) = [output for output in nb.cells[0].outputs if output.output_type == "error"]
+    assert error.ename == "CheckFailed" and error.traceback[0].startswith("❌ Exercise 2.1 (")
+    assert all(len(line) <= core.REPORT_COLUMNS for line in error.traceback)
+    assert not any("Traceback" in line or "core.py" in line for line in error.traceback), error.traceback

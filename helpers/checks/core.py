@@ -3,7 +3,8 @@
 A check prints one verdict line ("✅ Exercise N.M (title): correct." or "❌ Exercise N.M (title): <what is wrong>")
 and returns a `CheckOutcome`. In JupyterLab a wrong answer never raises; when nbgrader runs the notebook (autograde
 or Validate: nbgrader sets `NBGRADER_EXECUTION` for the kernel it starts) a wrong answer raises `CheckFailed` after the
-verdict line, so the test cell fails and scores 0.
+verdict line, so the test cell fails and scores 0. The cell's error output is then the ❌ line alone, wrapped to whole
+lines of at most `REPORT_COLUMNS` characters, with no traceback: nbgrader's Validate report shows it first and uncut.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import inspect
 import os
 import signal
 import sys
+import textwrap
 import threading
 import traceback
 import warnings
@@ -31,6 +33,8 @@ __all__ = ["RESULTS", "CheckResult", "CheckOutcome", "CheckFailed", "exercise", 
 # editing os.environ (patching this module is possible, and the grader's flags column reports it).
 AUTOGRADING = os.environ.get("NBGRADER_EXECUTION", "") in ("autograde", "validate")
 CALL_TIME_LIMIT = 20.0  # seconds allowed for one call of a student's function
+# nbgrader's Validate report indents each error line by 4 and cuts it at 87 characters: 80 fit whole.
+REPORT_COLUMNS = 80
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,34 @@ class Failed(Exception):
 
 class CheckFailed(AssertionError):
     """Raised by a check under nbgrader (autograde, Validate) when the answer is wrong: the test cell fails."""
+
+
+def verdict_lines(message: str, width: int = REPORT_COLUMNS) -> list[str]:
+    """A verdict broken into whole lines of at most `width` characters (words kept whole where they fit)."""
+    return [line for paragraph in str(message).splitlines() or [""]
+            for line in textwrap.wrap(paragraph, width, break_on_hyphens=False) or [""]]
+
+
+def _show_verdict_only(shell, etype, value, tb, tb_offset=None) -> list[str]:
+    """IPython's handler for CheckFailed: the cell's error output is the verdict, not a traceback into the checks."""
+    lines = verdict_lines(str(value))
+    shell._showtraceback(etype, value, lines)
+    return lines
+
+
+def _show_failed_checks_as_verdicts() -> None:
+    """Under nbgrader, let the kernel report a failed check by its ❌ line alone (see the module's docstring)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None:
+        shell.set_custom_exc((CheckFailed,), _show_verdict_only)
+
+
+if AUTOGRADING:
+    _show_failed_checks_as_verdicts()
 
 
 class _TimeLimit(BaseException):
@@ -105,7 +137,7 @@ def _record(number: str, passed: bool, message: str) -> CheckOutcome:
     RESULTS[number] = CheckResult(number, passed, message)
     print(message, flush=True)
     if AUTOGRADING and not passed:
-        raise CheckFailed(message)
+        raise CheckFailed(message) from None  # not chained to the check's own exception
     return CheckOutcome(passed)
 
 
