@@ -258,10 +258,12 @@ test_iwae.__test__ = False
 
 def compare_recipes(budget_s: float = 60.0, seeds: Sequence[int] = (0, 1, 2), latent_dim: int = 20,
                     recipes: Sequence[Recipe] = (OURS, REFERENCE), threads: int | None = None,
-                    iwae_k: int = 1000, progress: bool = False) -> dict:
+                    iwae_k: int = 1000, progress: bool = False,
+                    on_run: Callable[[Recipe, int], None] | None = None) -> dict:
     """Train each recipe for `budget_s` seconds per seed on the same data; score test ELBO and IWAE-k.
 
     Runs alternate between recipes seed by seed, so slow phases of a shared machine hit both alike.
+    `on_run(recipe, seed)` is called before each run (the bench announces it).
     Returns {"budget_s", "latent_dim", "threads", "iwae_k", "runs": [...], "summary": {name: means and sds},
     "difference": {"elbo"/"iwae": first recipe minus the second, mean and sd over seeds (paired by seed)},
     "inference_gap": {name: mean of IWAE-k − ELBO}}.
@@ -283,6 +285,8 @@ def compare_recipes(budget_s: float = 60.0, seeds: Sequence[int] = (0, 1, 2), la
     try:
         for seed in seeds:
             for recipe in recipes:
+                if on_run is not None:
+                    on_run(recipe, seed)
                 runs.append(scored_run(recipe, latent_dim, budget_s, seed, iwae_k, progress))
         used_threads = torch.get_num_threads()
     finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 
 import nbformat
@@ -14,7 +16,20 @@ pytestmark = pytest.mark.slow  # the bench itself runs here, shortened (make che
 
 
 @pytest.fixture(scope="module")
-def record(tmp_path_factory):
+def bench_run(tmp_path_factory):
+    """The record of a tiny run of every section, and what the run printed on stderr (its progress lines)."""
+    progress = io.StringIO()
+    with contextlib.redirect_stderr(progress):
+        record = _tiny_record(tmp_path_factory)
+    return record, progress.getvalue()
+
+
+@pytest.fixture(scope="module")
+def record(bench_run):
+    return bench_run[0]
+
+
+def _tiny_record(tmp_path_factory):
     folder = tmp_path_factory.mktemp("bench")
     notebook = folder / "01_tiny.ipynb"
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = sum(range(10))")])
@@ -50,6 +65,28 @@ def test_every_section_measures_something(record):
     assert set(speed["latency"]) == {"2-D explorer", "encode-then-edit", "interpolation"}
     assert all(0 < median <= p95 for median, p95 in speed["latency"].values())
     assert set(speed["scaling"]) == {"200", "400"}
+
+
+def test_long_steps_announce_themselves_with_the_time_left(bench_run):
+    """`make bench` says which notebook, recipe, seed or ablation it is on, and about how long is left."""
+    progress = bench_run[1]
+    assert "[bench notebooks 1/1] executing 01_tiny.ipynb; about 40 s left" in progress
+    for k, (recipe, seed) in enumerate([("ours", 0), ("reference", 0), ("ours", 1), ("reference", 1)], start=1):
+        announced = f"[bench quality {k}/4] recipe '{recipe}', seed {seed}: 1 s of training, then scoring; about "
+        assert announced in progress
+    assert f"[bench ablation {len(bench.ablations())}/{len(bench.ablations())}] without " in progress
+    assert "[bench quality] 4 steps in " in progress and "[bench notebooks] 1 steps in " in progress
+
+
+def test_time_left_is_estimated_from_the_steps_done():
+    out, now = io.StringIO(), iter([0.0, 20.0, 20.0, 60.0])  # the clock at each start and at the close
+    steps = bench.Steps("demo", total=3, first_guess_s=600, out=out, clock=lambda: next(now))
+    steps.start("first")
+    steps.start("second")
+    steps.close()
+    assert out.getvalue().splitlines() == ["[bench demo 1/3] first; about 30 min left",  # 3 × the first guess
+                                           "[bench demo 2/3] second; about 40 s left",  # 2 × the 20 s step done
+                                           "[bench demo] 2 steps in 60 s"]
 
 
 def test_report_has_every_table(record):

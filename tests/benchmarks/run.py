@@ -20,6 +20,7 @@ import datetime
 import json
 import platform
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -42,6 +43,39 @@ GOAL_NATS = 3.0
 PEAK_MEMORY_CELL = "import resource as _r; print('PEAK_RSS_KB', _r.getrusage(_r.RUSAGE_SELF).ru_maxrss)"
 
 
+class Steps:
+    """Progress of a section's long steps on stderr: "[k/N] what; about T left" before each, T estimated from the
+    steps done (or from `first_guess_s` per step before any is done), and the section's time once all are done."""
+
+    def __init__(self, section: str, total: int, first_guess_s: float, out=None, clock=time.perf_counter):
+        self.section, self.total, self.first_guess_s = section, total, first_guess_s
+        self.out, self.clock = (out if out is not None else sys.stderr), clock
+        self.done: list[float] = []
+        self._started: float | None = None
+
+    def start(self, what: str) -> None:
+        self._finish_step()
+        per_step = statistics.mean(self.done) if self.done else self.first_guess_s
+        left = per_step * (self.total - len(self.done))
+        print(f"[bench {self.section} {len(self.done) + 1}/{self.total}] {what}; about {_duration(left)} left",
+              file=self.out, flush=True)
+        self._started = self.clock()
+
+    def close(self) -> None:
+        self._finish_step()
+        print(f"[bench {self.section}] {len(self.done)} steps in {_duration(sum(self.done))}",
+              file=self.out, flush=True)
+
+    def _finish_step(self) -> None:
+        if self._started is not None:
+            self.done.append(self.clock() - self._started)
+            self._started = None
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def matmul_gflops(size: int = 1024, repeats: int = 10) -> float:
     """The machine's float32 matmul rate (GFLOP/s) with torch's threads: median of `repeats` timed products."""
     a, b = torch.randn(size, size), torch.randn(size, size)
@@ -60,9 +94,11 @@ def notebook_times(paths: list[Path], repeats: int = 1, timeout: int = 600) -> l
     from nbclient import NotebookClient
 
     rows = []
+    steps = Steps("notebooks", len(paths) * repeats, first_guess_s=40.0)
     for path in paths:
         seconds, peaks = [], []
-        for _ in range(repeats):
+        for repeat in range(repeats):
+            steps.start(f"executing {path.name}" + (f" (run {repeat + 1} of {repeats})" if repeats > 1 else ""))
             nb = nbformat.read(str(path), as_version=4)
             nb.cells.append(nbformat.v4.new_code_cell(PEAK_MEMORY_CELL))
             client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
@@ -76,14 +112,21 @@ def notebook_times(paths: list[Path], repeats: int = 1, timeout: int = 600) -> l
         median = statistics.median(seconds)
         rows.append({"notebook": path.stem, "seconds": round(median, 1), "budget_s": budget,
                      "peak_mb": round(max(peaks))})
+    steps.close()
     return rows
 
 
 def recipe_quality(budget_s: float, seeds: list[int], iwae_k: int = 1000, threads: int | None = None) -> dict:
     """Ours vs reference, each trained for `budget_s` seconds per seed (latent 20): test IWAE-k and ELBO."""
-    from helpers.recipes import compare_recipes
+    from helpers.recipes import OURS, REFERENCE, compare_recipes
 
-    return compare_recipes(budget_s=budget_s, seeds=seeds, latent_dim=20, iwae_k=iwae_k, threads=threads)
+    steps = Steps("quality", 2 * len(seeds), first_guess_s=budget_s * 1.3)  # scoring adds about a third
+    comparison = compare_recipes(budget_s=budget_s, seeds=seeds, latent_dim=20, recipes=(OURS, REFERENCE),
+                                 iwae_k=iwae_k, threads=threads, progress=True,
+                                 on_run=lambda recipe, seed: steps.start(f"recipe {recipe.name!r}, seed {seed}: "
+                                                                         f"{budget_s:g} s of training, then scoring"))
+    steps.close()
+    return comparison
 
 
 def ablations() -> dict:
@@ -112,10 +155,15 @@ def recipe_ablation(comparison: dict, seeds: list[int], threads: int | None = No
     if threads is not None:
         torch.set_num_threads(threads)
     rows = {}
+    changes = ablations()
+    steps = Steps("ablation", len(changes) * len(seeds), first_guess_s=comparison["budget_s"] * 1.3)
     try:
-        for change, without in ablations().items():
-            runs = [scored_run(without, comparison["latent_dim"], comparison["budget_s"], seed, comparison["iwae_k"])
-                    for seed in seeds]
+        for change, without in changes.items():
+            runs = []
+            for seed in seeds:
+                steps.start(f"without {change!r} ({without.name}), seed {seed}")
+                runs.append(scored_run(without, comparison["latent_dim"], comparison["budget_s"], seed,
+                                       comparison["iwae_k"], progress=True))
             difference = summarize(ours + runs, ["ours", without.name])["difference"]
             rows[change] = {"without": without.name, "runs": runs, "effect_iwae": difference["iwae"],
                             "effect_elbo": difference["elbo"]}
@@ -314,6 +362,7 @@ def measure(sections: list[str], args: argparse.Namespace) -> dict:
             entries["ablation"] = recipe_ablation(entries["recipe_comparison"], seeds[:args.ablation_seeds],
                                                   threads=args.threads)
     if "speed" in sections:
+        print("[bench speed] matmul rate, training throughput, explorer latency, cost per epoch", file=sys.stderr)
         gflops = matmul_gflops()
         entries["speed"] = {"gflops": gflops, "threads": torch.get_num_threads(), "throughput": throughput(gflops),
                             "latency": explorer_latency(), "scaling": epoch_scaling()}
