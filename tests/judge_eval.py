@@ -1,18 +1,22 @@
-"""Measure the digit judge (`python -m tests.judge_eval [--seeds 0 1 2] [--quick-ae]`): its report card per training
-seed (mean ± SE), training time on one CPU thread, and for the shipped VAEs, a quick autoencoder (box codes, as in
-notebook 05) and a quick conditional VAE (as in notebook 07) the share of decoded random codes judged digits at the
-raw and at the matched presentation (`helpers.judge.present`)."""
+"""Measure the digit judge (`python -m tests.judge_eval [--seeds 0 1 2] [--model-seeds 0 1 2]`): its report card per
+training seed (mean ± SE), training time on one CPU thread, and for the shipped VAEs, a quick autoencoder (box codes,
+as in notebook 05) and a quick conditional VAE (as in notebook 07) the share of decoded random codes judged digits at
+the raw and at the matched presentation (`helpers.judge.present`), and the set-level precision and recall.
+
+--model-seeds retrains notebook 05's autoencoder (20 epochs) and VAE (OURS, 40 epochs) and notebook 07's conditional
+VAE (10 epochs) with each seed and judges them with every judge seed: the numbers behind 05 §8 and 07 §6."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import time
 
 import torch
 import torch.nn.functional as F
 
-from helpers import beyond, models, pretrained
+from helpers import beyond, models, pretrained, seed_everything
 from helpers.data import dynamic_binarize, load_mnist
 from helpers.judge import (
     HELD_OUT_KINDS,
@@ -26,6 +30,7 @@ from helpers.judge import (
     set_scores,
     train_digit_judge,
 )
+from helpers.recipes import OURS, train_vae
 from helpers.training import fit
 
 
@@ -66,15 +71,97 @@ def _quick_cvae(x_train: torch.Tensor, y_train: torch.Tensor, epochs: int):
     return wanted, cvae.eval().generate(wanted, generator=torch.Generator().manual_seed(4))
 
 
+def _models(seed: int, x_train: torch.Tensor, y_train: torch.Tensor) -> dict:
+    """Notebook 05's AE box codes and VAE prior samples (500 each, Bernoulli means) and notebook 07's CVAE (50
+    generated digits per requested class), all trained with `seed`."""
+    seed_everything(seed)
+    ae = models.MLPAutoencoder(784, 16, hidden=OURS.hidden, activation="silu", sigmoid_output=False)
+
+    def loss(model, batch):
+        return F.binary_cross_entropy_with_logits(model(batch), batch, reduction="none").sum(dim=1).mean()
+
+    fit(ae, loss, x_train, epochs=20, batch_size=100, lr=3e-3, transform=dynamic_binarize, seed=seed, progress=False)
+    vae = train_vae(dataclasses.replace(OURS, epochs=40), 16, model=models.VAE(16, OURS.hidden), seed=seed,
+                    progress=False).model
+    seed_everything(seed)
+    cvae = beyond.ConditionalVAE(latent_dim=4, hidden=(128,))
+
+    def binarize_pixels(batch):
+        return torch.cat([dynamic_binarize(batch[:, :784]), batch[:, 784:]], dim=1)
+
+    fit(cvae, beyond.cvae_loss, torch.cat([x_train, beyond.one_hot(y_train)], dim=1), epochs=10, batch_size=128,
+        lr=1e-2, transform=binarize_pixels, seed=seed, progress=False)
+    generator = torch.Generator().manual_seed(1)
+    wanted = torch.arange(10).repeat_interleave(50)
+    with torch.no_grad():
+        codes = ae.encoder(x_train)
+        low, high = codes.min(dim=0).values, codes.max(dim=0).values
+        box = torch.sigmoid(ae.decoder(low + (high - low) * torch.rand(500, 16, generator=generator)))
+        prior = torch.sigmoid(vae.decode(torch.randn(500, 16, generator=generator)))
+        generated = cvae.eval().generate(wanted, generator=generator)
+    return {"AE box codes": box, "VAE prior samples": prior, "CVAE": (generated, wanted)}
+
+
+def _over_model_seeds(model_seeds, judge_seeds, x_train, y_train, x_test, y_test) -> None:
+    """Per model seed, the mean over judge seeds; then mean ± SE over model seeds, and VAE − AE paired."""
+    baselines = set_baselines(x_train, x_test, y_test, n=500, seed=2)
+    generator = torch.Generator().manual_seed(7)
+    means_wanted = torch.arange(10).repeat_interleave(50)
+    class_means = torch.stack([x_test[y_test == c][torch.randperm(int((y_test == c).sum()), generator=generator)[:30]]
+                               .mean(0) for c in means_wanted.tolist()])
+    table: dict[str, list[float]] = {}
+    for model_seed in model_seeds:
+        start = time.perf_counter()
+        made = _models(model_seed, x_train, y_train)
+        print(f"models of seed {model_seed} trained in {time.perf_counter() - start:.0f} s", flush=True)
+        rows: dict[str, list[float]] = {}
+        for judge_seed in judge_seeds:
+            judge = train_digit_judge(x_train, y_train, seed=judge_seed)
+            reference = x_train[torch.randperm(len(x_train), generator=torch.Generator().manual_seed(judge_seed))[:500]]
+            groups = {"real test digits": baselines["real test digits"], "class means": class_means,
+                      "AE box codes": made["AE box codes"], "VAE prior samples": made["VAE prior samples"]}
+            for name, images in groups.items():
+                scores = set_scores(judge, reference, images)
+                scores["judged digits raw"] = judged_digits(judge, images, presented=False)
+                for key, value in scores.items():
+                    rows.setdefault(f"{name}: {key}", []).append(value)
+            generated, wanted = made["CVAE"]
+            for name, images, labels in (("CVAE", generated, wanted), ("class means", class_means, means_wanted),
+                                         ("real test digits", x_test, y_test)):
+                right = judged_as_requested(judge, images, labels)
+                rows.setdefault(f"{name}: judged as requested", []).append(right.float().mean().item())
+                rows.setdefault(f"{name}: judged as requested raw", []).append(
+                    judged_as_requested(judge, images, labels, presented=False).float().mean().item())
+                rows.setdefault(f"{name}: worst class as requested", []).append(
+                    min(right[labels == c].float().mean().item() for c in range(10)))
+            cvae_scores = set_scores(judge, reference, generated)
+            rows.setdefault("CVAE: precision", []).append(cvae_scores["precision"])
+            rows.setdefault("CVAE: recall", []).append(cvae_scores["recall"])
+        for key, values in rows.items():
+            table.setdefault(key, []).append(statistics.mean(values))
+        for key in ("judged_digits", "judged digits raw", "precision", "recall"):
+            table.setdefault(f"VAE - AE: {key}", []).append(
+                statistics.mean(rows[f"VAE prior samples: {key}"]) - statistics.mean(rows[f"AE box codes: {key}"]))
+    print(f"\n=== over model seeds {list(model_seeds)} (each the mean over judge seeds {list(judge_seeds)}): "
+          "mean ± SE, then each seed")
+    for key, values in sorted(table.items()):
+        print(f"  {key:44s} {_mean_sd(values)}   " + " ".join(f"{v:6.1%}" for v in values))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--ae-epochs", type=int, default=20, help="0 skips the quick autoencoder")
     parser.add_argument("--cvae-epochs", type=int, default=10, help="0 skips the quick conditional VAE")
+    parser.add_argument("--model-seeds", type=int, nargs="*", default=[],
+                        help="retrain notebook 05's AE and VAE and 07's CVAE with each seed (about 30 s each)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     x_train, y_train = load_mnist("train")
     x_test, y_test = load_mnist("test")
+    if args.model_seeds:
+        _over_model_seeds(args.model_seeds, args.seeds, x_train, y_train, x_test, y_test)
+        return
 
     generator = torch.Generator().manual_seed(1)
     samples = {}
@@ -137,7 +224,6 @@ def main(argv: list[str] | None = None) -> None:
         print("judged as the requested class (07)      raw                  presented")
         for name, (raw, matched) in requested.items():
             print(f"  {name:44s} {_mean_sd(raw)}   {_mean_sd(matched)}")
-
 
 
 if __name__ == "__main__":
