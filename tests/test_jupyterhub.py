@@ -33,6 +33,7 @@ import json
 import os
 import re
 import secrets
+import shlex
 import shutil
 import signal
 import subprocess
@@ -276,8 +277,9 @@ def run_course(hub: Hub, process: subprocess.Popen) -> dict:
             TEACHER, "POST", f"formgrader/api/submission/{ASSIGNMENT}/{name}/autograde")
     record["gradebook"] = hub.as_user(TEACHER, "GET", f"formgrader/api/submissions/{ASSIGNMENT}")
     lap("collect and autograde")
-    # A terminal runs a login shell, whose PATH is the system's: name the hub's environment, as `make` names .venv.
-    nbgrader = Path(sys.executable).parent / "nbgrader"
+    # A terminal runs a login shell, whose PATH is the system's: name the hub's environment, as `make` names .venv
+    # (quoted: the checkout's path may hold spaces).
+    nbgrader = shlex.quote(str(Path(sys.executable).parent / "nbgrader"))
     record["export"] = run_in_terminal(hub, TEACHER, f"cd ~/{COURSE_ID} && {nbgrader} export")
     record["grades.csv"] = hub.as_user(TEACHER, "GET", f"api/contents/{COURSE_ID}/grades.csv?content=1&type=file"
                                        "&format=text")["content"]
