@@ -25,9 +25,10 @@ from helpers.judge import (
 )
 
 # Ceilings on the false-positive rate of each held-out kind at the matched presentation (seed 0), with margin over
-# the rates measured by tests/judge_eval.py (judge seeds 0-2, mean +- sd): quadrants 0.6 +- 0.0 %, untrained decoder
-# 0 %, rotations 12.2 +- 2.9 %, two blobs 16.1 +- 3.2 %, digit + mirror 46.7 +- 10.3 %. The judge before issue 29
-# accepted two blobs at 0.88 and 67 % of chimeras. Class-mean prototypes are not capped: thresholded, a class mean is
+# the rates measured by `python -m tests.judge_eval --seeds 0 1 2 3 4` (mean +- SE over judge seeds): quadrants
+# 0.6 +- 0.0 %, untrained decoder 0 %, rotations 15.1 +- 2.0 %, two blobs 17.6 +- 1.5 %, digit + mirror 46.2 +- 3.3 %
+# (seed 0: 14.6, 19.3, 53.2 %). The judge before issue 29 accepted 68 % of top/bottom chimeras, 100 % of two blobs
+# and 75 % of rotations made by these generators. Class-mean prototypes are not capped: thresholded, a class mean is
 # a clean thick digit; the set-level measure catches them (test_set_level_measure_*).
 FPR_CEILINGS = {"quadrants_14x14": 0.05, "untrained_decoder": 0.05, "rotated": 0.25, "two_blobs": 0.30,
                 "mirror_overlay": 0.70}
