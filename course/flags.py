@@ -55,6 +55,12 @@ _RULES = (
           attributes=frozenset({"_exit", "system", "remove", "unlink", "rmtree", "rename", "write_text",
                                 "write_bytes", "copyfile", "chmod", "kill", "environ", "putenv", "popen"}),
           modules=("subprocess", "shutil", "signal", "ctypes")),
+    # A check's reference sits in its frames while it runs, and its module can be re-imported with the grading
+    # switch off: no exercise needs a frame, a module reload or the garbage collector's view of objects.
+    _Rule("inspects frames or reloads modules", names=frozenset({"vars", "globals", "locals", "_getframe"}),
+          attributes=frozenset({"_getframe", "currentframe", "getouterframes", "f_back", "f_locals", "f_globals",
+                                "tb_frame", "gi_frame", "reload", "import_module", "get_referrers", "get_objects"}),
+          modules=("importlib", "inspect", "gc", "sys._getframe")),
 )
 
 
@@ -72,6 +78,8 @@ def _flags_of(tree: ast.AST, forbidden: frozenset) -> set[str]:
     for node in ast.walk(tree):
         if isinstance(node, ast.Constant) and isinstance(node.value, str) and {"✅", "❌"} & set(node.value):
             found.add("prints a verdict mark")
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and "helpers.checks" in node.value:
+            found.add("touches helpers.checks")  # e.g. sys.modules["helpers.checks.core"]
         names = _names_in(node)
         modules = _modules_in(node)
         for rule in _RULES:

@@ -138,6 +138,9 @@ def answered(source: dict, answer: str, *extra: str) -> dict:
     return json.loads(json.dumps(submission))
 
 
+FRAMES = "inspects frames or reloads modules"
+
+
 @pytest.mark.parametrize(("answer", "flag"), [
     ("import helpers.checks as c\nc.check_add = print", "touches helpers.checks"),
     ("def check_add(fn, seed=None):\n    pass", "touches helpers.checks"),
@@ -148,6 +151,13 @@ def answered(source: dict, answer: str, *extra: str) -> dict:
     ("import helpers.vi_models as vm\nadd = vm.minibatch_elbo", "calls minibatch_elbo"),
     ("import os\nos._exit(0)", "files, processes or environment"),
     ("open('/tmp/x', 'w').write('')", "files, processes or environment"),
+    ("import sys\ndef add(a, b):\n    return sys._getframe(1).f_locals['expected']", FRAMES),
+    ("from sys import _getframe\nadd = lambda a, b: _getframe(1).f_back", FRAMES),
+    ("import inspect\nadd = lambda a, b: inspect.currentframe()", FRAMES),
+    ("import importlib, helpers\nimportlib.reload(helpers)", FRAMES),
+    ("add = lambda a, b: vars()['a'] + b", FRAMES),
+    ("import gc\nadd = lambda a, b: gc.get_objects()", FRAMES),
+    ("import sys\nsys.modules['helpers.checks.core'].AUTO = 0", "touches helpers.checks"),
 ])
 def test_flags_name_what_an_answer_cell_does(answer, flag):
     source = tagging.tag_notebook(tiny_notebook(number="3.2"))
