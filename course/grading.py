@@ -15,17 +15,26 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from course.confinement import (
+    KERNEL_NAME,
+    GradingUsers,
+    JobCgroup,
+    prepare_unprivileged_job,
+    privileged,
+    remove_stale_cgroups,
+)
 from course.flags import answer_flags
 from course.grade_report import GradeReport
 from course.grades_csv import GradesCsv
 from course.layout import assignment_sources, generate, lay_out_course, nbgrader_command
-from course.notebooks import HELPERS, POINTS, SUFFIX, exercise_of, graded_exercises, nbgrader_meta, read_notebook
+from course.notebooks import HELPERS, POINTS, ROOT, SUFFIX, exercise_of, graded_exercises, nbgrader_meta, read_notebook
 from course.repair import repaired
 from course.sandbox import (
     DEFAULT_MEMORY_GB,
     GRADE_FOLDER_PREFIX,
     SANDBOX_SCRIPT,
     Snapshot,
+    hidden_and_kept,
     kernel_env,
     kill_namespace,
     mark_as_ours,
@@ -68,9 +77,13 @@ def _columns(sources: dict[str, dict]) -> tuple[list[str], dict[str, list[str]]]
 
 
 
-def _reason(result: subprocess.CompletedProcess | None, notebook: dict | None, limit: float) -> str:
+def _reason(result: subprocess.CompletedProcess | None, notebook: dict | None, run: _Run,
+            out_of_memory: bool) -> str:
     if result is None:
-        return f"grading took longer than {limit:.0f} s and was stopped: every exercise scores 0"
+        return f"grading took longer than {run.notebook_timeout:.0f} s and was stopped: every exercise scores 0"
+    if out_of_memory:
+        return (f"the submission held more memory than it may ({run.memory_bytes / 2**30:g} GiB in all) and a "
+                "process of it was stopped: the exercises after that score 0")
     log = result.stdout + result.stderr
     if "DeadKernelError" in log or "Kernel died" in log:
         return "the kernel died (the notebook stopped itself): every exercise scores 0"
@@ -122,6 +135,9 @@ class _Run:
     cell_timeout: int
     notebook_timeout: float
     memory_bytes: int
+    hide: dict[str, str]  # the sandbox's environment that hides the teacher's files (course/sandbox.py)
+    users: GradingUsers | None  # as root: a user of its own for each running job's kernel
+    cgroups: bool  # a memory and pids control group per submission
     running: dict = field(default_factory=dict)  # pid of each autograde now running -> its mount namespace
 
 
@@ -136,12 +152,12 @@ def grade_submission(submission: Submission, run: _Run, index: int) -> dict:
         target.mkdir(parents=True)
         content, repairs = repaired(submission.content, run.releases[submission.assignment])
         (target / f"{submission.assignment}{SUFFIX}.ipynb").write_bytes(content)
-        result = _autograde(submission, run, job, root)
+        result, out_of_memory = _autograde(run, job, root, index, submission.assignment)
         graded_path = job / "course" / "autograded" / GRADED_AS / submission.assignment / \
             f"{submission.assignment}{SUFFIX}.ipynb"
         notebook = read_notebook(graded_path) if result is not None and graded_path.is_file() else None
         reason = "; ".join(filter(None, [*(f"repaired: {note}" for note in repairs),
-                                         _reason(result, notebook, run.notebook_timeout)]))
+                                         _reason(result, notebook, run, out_of_memory)]))
         scores = dict.fromkeys(exercises, 0.0)
         if notebook is not None and result.returncode == 0:
             ran = _executed(notebook)
@@ -158,20 +174,37 @@ def grade_submission(submission: Submission, run: _Run, index: int) -> dict:
 
 
 
-def _autograde(submission: Submission, run: _Run, job: Path, root: Path):
-    """nbgrader autograde in its own process group (and mount namespace); None if it ran past the limit (killed)."""
-    command = nbgrader_command("autograde", submission.assignment, f"--student={GRADED_AS}", "--create",
-                                "--force", f"--Execute.timeout={run.cell_timeout}",
-                                f"--CourseDirectory.root={root / 'course'}")
-    if run.sandbox:
-        command = [*run.sandbox, "sh", "-c", SANDBOX_SCRIPT, "sandbox", str(job), str(root), str(run.base / "jobs"),
-                   *command]
-    command = [*memory_limited(run.memory_bytes), *command]
+def _autograde(run: _Run, job: Path, root: Path, index: int, assignment: str):
+    """nbgrader autograde, confined (course/sandbox.py, course/confinement.py); returns (the completed process, or
+    None if it ran past the time limit and was killed; whether the submission ran out of memory)."""
+    command = nbgrader_command("autograde", assignment, f"--student={GRADED_AS}", "--create", "--force",
+                               f"--Execute.timeout={run.cell_timeout}", f"--CourseDirectory.root={root / 'course'}")
+    env = kernel_env(job, root)
+    uid = run.users.take() if run.users else None
+    cgroup = JobCgroup(f"{GRADE_FOLDER_PREFIX}{os.getpid()}-{index}", run.memory_bytes) if run.cgroups else None
+    try:
+        if uid is not None:
+            env.update(prepare_unprivileged_job(job, root, uid))
+            command.append(f"--Execute.kernel_name={KERNEL_NAME}")
+        if run.sandbox:
+            command = [*run.sandbox, "sh", "-c", SANDBOX_SCRIPT, "sandbox", str(job), str(root),
+                       str(run.base / "jobs"), *command]
+            env.update(run.hide)
+        command = [*memory_limited(run.memory_bytes), *(cgroup.command_prefix() if cgroup else []), *command]
+        return _run_job(command, env, run), cgroup is not None and cgroup.ran_out_of_memory()
+    finally:
+        if cgroup is not None:
+            cgroup.kill_and_remove()
+        if uid is not None:
+            run.users.give_back(uid)
+
+
+def _run_job(command: list[str], env: dict[str, str], run: _Run) -> subprocess.CompletedProcess | None:
     # Output goes to files, not pipes: a background process the notebook started inherits them, and waiting for a
     # pipe's end would wait for that process (until the notebook's time limit). We wait for nbgrader alone.
     with tempfile.TemporaryFile("w+") as stdout, tempfile.TemporaryFile("w+") as stderr:
-        process = subprocess.Popen(command, cwd=run.base, env=kernel_env(job, root), stdout=stdout, stderr=stderr,
-                                   text=True, start_new_session=True)
+        process = subprocess.Popen(command, cwd=run.base, env=env, stdout=stdout, stderr=stderr, text=True,
+                                   start_new_session=True)
         namespace = namespace_of_job(process.pid) if run.sandbox else None
         run.running[process.pid] = namespace
         try:
@@ -224,6 +257,8 @@ def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: in
     for submission in repeat:
         _record(log, report, _not_graded_again(submission, per_assignment[submission.assignment]))
     remove_stale_folders()
+    if privileged() and JobCgroup.available():
+        remove_stale_cgroups()
     with _stopped_cleanly_on_sigterm(), tempfile.TemporaryDirectory(prefix=GRADE_FOLDER_PREFIX) as tmp:
         base = Path(tmp)
         mark_as_ours(base)
@@ -231,11 +266,18 @@ def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: in
         course = lay_out_course(base / "build", needed)
         generate(course, list(needed))
         releases = {a: read_notebook(course / "release" / a / f"{a}{SUFFIX}.ipynb") for a in needed}
-        run = _Run(Snapshot(helpers_dir or HELPERS, course), releases, per_assignment, base,
-                   sandbox_command(), cell_timeout, notebook_timeout, int(memory_gb * 2**30))
+        teacher_files = [ROOT, Path.home(), submissions_dir, Path(csv_path).absolute().parent,
+                         *(p for p in (source_dir, helpers_dir) if p is not None)]
+        run = _Run(Snapshot(helpers_dir or HELPERS, course), releases, per_assignment, base, sandbox_command(),
+                   cell_timeout, notebook_timeout, int(memory_gb * 2**30),
+                   hidden_and_kept(teacher_files, base, other_user=privileged()),
+                   GradingUsers(int(jobs)) if privileged() else None, privileged() and JobCgroup.available())
         shutil.rmtree(course)
         (base / "jobs").mkdir()
         (base / "mine").mkdir()
+        if run.users is not None:  # the kernels' users pass through (not list) to their job's folder
+            for folder in (base, base / "jobs", base / "mine"):
+                folder.chmod(0o711)
         if run.sandbox is None:
             print("no mount namespace available (unshare): each submission runs in its own folder, but can still "
                   "write wherever this user can; see docs/teacher-guide.md", file=sys.stderr)

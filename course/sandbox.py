@@ -19,7 +19,8 @@ class Snapshot:
 
     def __init__(self, helpers_dir: Path, course_dir: Path) -> None:
         self.helpers = read_tree(helpers_dir, skip=("__pycache__",))
-        self.course = read_tree(course_dir, skip=("release",))
+        # The gradebook and the config are all nbgrader's autograde needs: no solutions (source/) in a job.
+        self.course = read_tree(course_dir, skip=("release", "source"))
 
     def write(self, folder: Path) -> None:
         write_tree(self.helpers, folder / "lib" / "helpers")
@@ -52,15 +53,37 @@ def kernel_env(job: Path, root: Path) -> dict[str, str]:
     return with_venv_path(env)
 
 
-# Run inside a private mount namespace: the job's folder is the only writable place, the other jobs are hidden.
-# In a private network namespace too (where allowed): only its own loopback, which nbgrader needs to reach the
-# kernel, is up; nothing outside the job can be reached. $1 = the job's folder, $2 = where the grading process
-# sees it, $3 = the folder holding every job; then the command.
+# Run inside a private mount namespace: the job's folder is the only writable place, the other jobs are hidden, and
+# so are the teacher's files ($VAE_SANDBOX_HIDE: one folder per line, each covered by an empty tmpfs) except the
+# Python environment the grading runs in ($VAE_SANDBOX_KEEP, held aside first and put back on top). In a private
+# network namespace too (where allowed): only its own loopback, which nbgrader needs to reach the kernel, is up;
+# nothing outside the job can be reached. $1 = the job's folder, $2 = where the grading process sees it, $3 = the
+# folder holding every job; then the command.
 SANDBOX_SCRIPT = """set -e
 if [ -n "$VAE_SANDBOX_NET" ]; then ip link set lo up; fi
 mount --bind "$1" "$2"
 mount -t tmpfs -o size=1m tmpfs "$3"
 mount -t tmpfs tmpfs /dev/shm || true
+n=0
+while IFS= read -r path; do
+  [ -n "$path" ] || continue
+  n=$((n + 1)); mkdir "$3/kept-$n"; mount --rbind "$path" "$3/kept-$n"
+done <<KEEP
+$VAE_SANDBOX_KEEP
+KEEP
+while IFS= read -r path; do
+  [ -n "$path" ] || continue
+  mount -t tmpfs -o size=1m,mode=755 tmpfs "$path"
+done <<HIDE
+$VAE_SANDBOX_HIDE
+HIDE
+n=0
+while IFS= read -r path; do
+  [ -n "$path" ] || continue
+  n=$((n + 1)); mkdir -p "$path"; mount --move "$3/kept-$n" "$path"
+done <<KEEP
+$VAE_SANDBOX_KEEP
+KEEP
 for mp in $(awk '{print $5}' /proc/self/mountinfo | sort -u); do
   case "$mp" in
     /proc|/proc/*|/sys|/sys/*|/dev|/dev/*|"$2") ;;
@@ -70,6 +93,39 @@ done
 shift 3
 exec "$@"
 """
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _python_folders() -> set[Path]:
+    python = {Path(p).resolve() for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    return python | {Path(p).resolve() for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()}
+
+
+def _closed_to_others(python: set[Path]) -> set[Path]:
+    """Folders above the Python environment that other users may not pass through (such as /root, 0700)."""
+    return {folder for p in python for folder in p.parents if not folder.stat().st_mode & 0o001}
+
+
+def hidden_and_kept(teacher_paths: list[Path], job_base: Path, other_user: bool = False) -> dict[str, str]:
+    """The sandbox's environment that hides `teacher_paths` (folders; a file's folder) from a graded submission
+    and keeps the Python environment visible. Never hides the job's own folder, `/`, or a folder of a hidden one.
+
+    With `other_user` (the kernel runs as another user), a folder above the Python environment that other users may
+    not pass through is replaced too, by an open one that holds the environment alone."""
+    base, python = Path(job_base).resolve(), _python_folders()
+    folders = {(p if p.is_dir() else p.parent).resolve() for p in map(Path, teacher_paths) if p.exists()}
+    folders = sorted(folders | (_closed_to_others(python) if other_user else set()), key=lambda p: (len(p.parts), p))
+    hide: list[Path] = []
+    for folder in folders:
+        if len(folder.parts) > 1 and not _inside(base, folder) and not any(_inside(folder, h) for h in hide) \
+                and "\n" not in str(folder):
+            hide.append(folder)
+    keep = sorted((p for p in python if any(_inside(p, h) for h in hide)), key=lambda p: len(p.parts))
+    keep = [p for p in keep if not any(other != p and _inside(p, other) for other in keep)]
+    return {"VAE_SANDBOX_HIDE": "\n".join(map(str, hide)), "VAE_SANDBOX_KEEP": "\n".join(map(str, keep))}
 
 
 def sandbox_command() -> list[str] | None:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from course import grading, layout, notebooks, sandbox
+from course import confinement, grading, layout, notebooks, sandbox
 
 ASSIGNMENT = "02_kl_divergence_and_elbo"
 NAME = f"{ASSIGNMENT}_assignment.ipynb"
@@ -111,6 +111,64 @@ subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", "{SLEEP
 
 MEMORY_HOG = "held = bytearray(6 << 30)  # 6 GiB, more than a submission may hold"
 
+# Each probe earns its exercise's point only if the attack works: the answer is the main notebook's solution, run only
+# when the attack succeeds (`exec`, so that a working attack shows up as a score).
+TEACHER_SECRET = "teacher-notes.txt"  # written into the teacher's home and beside the CSV by the fixture
+READ_TEACHER_FILES = """
+import os, pathlib
+def _readable(path):
+    try:
+        return bool(pathlib.Path(path).read_bytes())
+    except OSError:
+        return False
+_leaks = [path for path in {paths!r} if _readable(path)]
+print("readable teacher files:", _leaks)
+if _leaks:
+    exec({solution!r})
+"""
+
+REACH_THE_GRADER = """
+import os
+def _works(action):
+    try:
+        action()
+        return True
+    except OSError:
+        return False
+_escapes = [name for name, action in [("signal the grader", lambda: os.kill(os.getppid(), 0)),
+                                      ("enter its root", lambda: os.listdir(f"/proc/{{os.getppid()}}/root"))]
+            if _works(action)]
+print("reached the grader:", _escapes)
+if _escapes:
+    exec({solution!r})
+"""
+
+MANY_PROCESSES = """
+import subprocess
+_children = []
+try:
+    for _ in range(400):
+        _children.append(subprocess.Popen(["sleep", "600"]))
+except OSError as error:
+    print("stopped:", error)
+print("started", len(_children), "processes")
+for _child in _children:
+    _child.kill()
+    _child.wait()
+if len(_children) == 400:
+    exec({solution!r})
+"""
+
+MEMORY_IN_MANY_PROCESSES = """
+import subprocess, sys
+_hogs = [subprocess.Popen([sys.executable, "-c", "import time; held = b'1' * (2 << 30); time.sleep(5)"])
+         for _ in range(3)]  # 6 GiB in all, each process under the per-process limit
+_held = [hog.wait() == 0 for hog in _hogs]
+print("processes that held 2 GiB:", _held)
+if all(_held):
+    exec({solution!r})
+"""
+
 MONKEYPATCH_CHECKS = """
 import helpers.checks
 import helpers.checks.nb02
@@ -143,6 +201,7 @@ def fabricate(folder: Path, repo_helpers: Path) -> dict[str, Path]:
         "h_cheater": cheater,
     }
     submissions.update(accidents(student, solved))
+    submissions.update(confinement_probes(student, main, folder))
     submissions.update({"-h": append_to(solved, "answer-2_1", BACKGROUND_PROCESS), "weird[1]": solved,
                         "=1+2": student, "l_memory_hog": insert_before(solved, "answer-2_1", MEMORY_HOG)})
     paths = {}
@@ -152,6 +211,24 @@ def fabricate(folder: Path, repo_helpers: Path) -> dict[str, Path]:
         paths[name].write_text(json.dumps(nb), encoding="utf-8")
     (folder / "c_solved" / "notes.ipynb").write_text("{}")  # not an assignment: skipped, no row
     return paths
+
+
+def solution_of(main: dict, wanted: str) -> str:
+    return "\n".join(line for line in "".join(main["cells"][index_of(main, wanted)]["source"]).split("\n")
+                     if "### " not in line)
+
+
+def confinement_probes(student: dict, main: dict, folder: Path) -> dict[str, dict]:
+    """Unsolved notebooks whose answers solve an exercise only when an attack on the grader works (issue 26)."""
+    secrets = [str(notebooks.NOTEBOOKS / f"{ASSIGNMENT}.ipynb"), str(notebooks.ROOT / ".git" / "HEAD"),
+               str(Path.home() / TEACHER_SECRET), "../../../gradebook.db", str(folder / "c_solved" / NAME),
+               str(folder.parent / TEACHER_SECRET)]
+    readers = append_to(student, "answer-2_1", READ_TEACHER_FILES.format(
+        paths=secrets, solution=solution_of(main, "answer-2_1")))
+    readers = append_to(readers, "answer-2_2", REACH_THE_GRADER.format(solution=solution_of(main, "answer-2_2")))
+    hogs = append_to(student, "answer-2_1", MANY_PROCESSES.format(solution=solution_of(main, "answer-2_1")))
+    hogs = append_to(hogs, "answer-2_2", MEMORY_IN_MANY_PROCESSES.format(solution=solution_of(main, "answer-2_2")))
+    return {"m_reads_teacher_files": readers, "n_resource_hog": hogs}
 
 
 def accidents(student: dict, solved: dict) -> dict[str, dict]:
@@ -191,10 +268,16 @@ def graded(tmp_path_factory):
     repo_helpers = base / "repo-helpers"
     shutil.copytree(notebooks.HELPERS, repo_helpers, ignore=shutil.ignore_patterns("__pycache__"))
     submissions = base / "submissions"
-    fabricate(submissions, repo_helpers)
+    home = tmp_path_factory.mktemp("teacher-home")
+    for folder in (home, base):
+        (folder / TEACHER_SECRET).write_text("the answers to 2.1 and 2.2")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        fabricate(submissions, repo_helpers)
     csv_path = base / "grades.csv"
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed):
+    with contextlib.redirect_stdout(printed), pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
         rows = grading.grade(submissions, csv_path, jobs=2, cell_timeout=CELL_TIMEOUT,
                              notebook_timeout=NOTEBOOK_TIMEOUT, helpers_dir=repo_helpers)
     (base / "printed.txt").write_text(printed.getvalue(), encoding="utf-8")
@@ -216,7 +299,8 @@ def test_the_csv_has_one_row_per_student_and_the_columns_of_the_source(graded):
     assert "9.9" not in header and len(exercises) == 13
     assert sorted(table) == ["'-h", "'=1+2", "a_attacker", "c_solved", "d_partial_deleted", "f_saved_then_exit",
                              "g_saved_then_loop", "h_cheater", "i_accident_copies", "j_accident_split_moved",
-                             "k_accident_unsolved", "l_memory_hog", "weird[1]"]
+                             "k_accident_unsolved", "l_memory_hog", "m_reads_teacher_files", "n_resource_hog",
+                             "weird[1]"]
     assert all(row["max_score"] == "2" and row["assignment"] == ASSIGNMENT for row in table.values())
 
 
@@ -319,3 +403,28 @@ def test_an_answer_holding_too_much_memory_is_stopped_and_reported(graded):
     _, table, _, _ = graded
     row = table["l_memory_hog"]
     assert scores(row) == ("1", "1", "2") and "more memory than a submission may hold" in row["reason"], row
+
+
+def test_an_answer_reads_no_solution_hidden_test_or_other_submission(graded):
+    """The solutions (main notebooks, the repository's history), the gradebook's hidden tests, the teacher's home,
+    the other submissions and the CSV's folder are out of the kernel's reach: the probe's 2.1 would score 1."""
+    if sandbox.sandbox_command() is None:
+        pytest.skip("needs a mount namespace (unshare) to hide the teacher's files; CI has one")
+    _, table, _, _ = graded
+    assert table["m_reads_teacher_files"]["2.1"] == "0", "an answer read a teacher's file and earned the point"
+
+
+def test_as_root_an_answer_cannot_signal_the_grader_or_enter_its_root(graded):
+    if not confinement.privileged():
+        pytest.skip("the kernel runs as another user only when the grader runs as root (CI does)")
+    _, table, _, _ = graded
+    assert table["m_reads_teacher_files"]["2.2"] == "0", "the kernel could signal nbgrader or read /proc/<pid>/root"
+
+
+def test_as_root_a_submission_has_a_process_and_a_memory_limit_in_all(graded):
+    if not (confinement.privileged() and confinement.JobCgroup.available()):
+        pytest.skip("per-submission limits need root and cgroup v1's memory and pids controllers (CI has them)")
+    _, table, _, _ = graded
+    row = table["n_resource_hog"]
+    assert row["2.1"] == "0", "400 processes started: no process limit"
+    assert row["2.2"] == "0" and "more memory than it may (4 GiB in all)" in row["reason"], row

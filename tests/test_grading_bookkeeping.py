@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,38 @@ def test_a_grading_process_cannot_hold_more_memory_than_its_limit():
     fits = subprocess.run([*prefix, sys.executable, "-c", "import torch; torch.zeros(64, 2**20)"],
                           capture_output=True, text=True, timeout=120)
     assert fits.returncode == 0, f"a torch process with 256 MB must fit: {fits.stderr[-300:]}"
+
+
+def test_the_folders_to_hide_never_include_the_jobs_or_a_folder_inside_another(tmp_path):
+    teacher, jobs = tmp_path / "teacher", tmp_path / "teacher" / "tmp" / "vae-grade-x"
+    (teacher / "course").mkdir(parents=True)
+    jobs.mkdir(parents=True)
+    other = tmp_path / "submissions"
+    other.mkdir()
+    (other / "grades.csv").write_text("")
+    env = sandbox.hidden_and_kept([teacher / "course", teacher, other / "grades.csv", Path("/"), tmp_path / "gone"],
+                                  tmp_path / "elsewhere")
+    assert env["VAE_SANDBOX_HIDE"].split("\n") == [str(other.resolve()), str(teacher.resolve())]
+    env = sandbox.hidden_and_kept([teacher, other], jobs)
+    assert env["VAE_SANDBOX_HIDE"].split("\n") == [str(other.resolve())], "the jobs' own folder stays visible"
+
+
+def test_the_sandbox_hides_the_teachers_folders_and_keeps_this_python(tmp_path):
+    command = sandbox.sandbox_command()
+    if command is None:
+        pytest.skip("needs a mount namespace (unshare); CI (root) has one")
+    teacher = tmp_path / "teacher"
+    teacher.mkdir()
+    (teacher / "solutions.txt").write_text("2.1: ...")
+    folders = [tmp_path / name for name in ("job", "seen", "jobs")]
+    for folder in folders:
+        folder.mkdir()
+    python_home = Path(sys.prefix).resolve()
+    env = {**os.environ, **sandbox.hidden_and_kept([teacher, python_home.parent], tmp_path / "jobs",
+                                                   other_user=os.geteuid() == 0)}
+    probe = f"import pathlib, torch; print(pathlib.Path({str(teacher / 'solutions.txt')!r}).exists())"
+    inside = subprocess.run([*command, "sh", "-c", sandbox.SANDBOX_SCRIPT, "sandbox", *map(str, folders),
+                             sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, env=env)
+    assert inside.returncode == 0, inside.stderr[-500:]
+    assert inside.stdout.strip() == "False", "the teacher's folder is still visible"
+    assert str(python_home.parent) in env["VAE_SANDBOX_HIDE"] and str(python_home) in env["VAE_SANDBOX_KEEP"]
