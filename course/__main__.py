@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     grader.add_argument("--timeout", type=int, default=120, help="seconds allowed per cell (default 120)")
     grader.add_argument("--memory-gb", type=float, default=DEFAULT_MEMORY_GB,
                         help=f"address space per grading process (default {DEFAULT_MEMORY_GB:g} GiB)")
+    grader.add_argument("--all-cells", action="store_true",
+                        help="also run the locked demonstration cells no graded cell needs (slower; full feedback)")
     validator = commands.add_parser("validate", help="nbgrader's Validate on notebooks; exit status 1 if one fails")
     validator.add_argument("notebooks", nargs="+", type=Path)
     validator.add_argument("--timeout", type=int, default=120, help="seconds allowed per cell (default 120)")
@@ -63,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"course folder ready: {args.folder} (assignments: {', '.join(sources)})")
     else:
         try:
-            grade(args.submissions, args.csv, jobs=args.jobs, cell_timeout=args.timeout, memory_gb=args.memory_gb)
+            grade(args.submissions, args.csv, jobs=args.jobs, cell_timeout=args.timeout, memory_gb=args.memory_gb,
+                  all_cells=args.all_cells)
         except ValueError as exc:
             parser.error(str(exc))
         print(f"grades written to {args.csv}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -26,7 +27,8 @@ from course.confinement import (
 from course.flags import answer_flags
 from course.grade_report import GradeReport
 from course.grades_csv import GradesCsv
-from course.layout import assignment_sources, generate, lay_out_course, nbgrader_command
+from course.grading_plan import with_demonstrations_skipped
+from course.layout import assignment_sources, generate, lay_out_course, quick_nbgrader_command
 from course.notebooks import HELPERS, POINTS, ROOT, SUFFIX, exercise_of, graded_exercises, nbgrader_meta, read_notebook
 from course.repair import repaired
 from course.sandbox import (
@@ -138,6 +140,7 @@ class _Run:
     hide: dict[str, str]  # the sandbox's environment that hides the teacher's files (course/sandbox.py)
     users: GradingUsers | None  # as root: a user of its own for each running job's kernel
     cgroups: bool  # a memory and pids control group per submission
+    skip_tag: str | None  # the tag of the demonstration cells grading skips (course/grading_plan.py); None: run all
     running: dict = field(default_factory=dict)  # pid of each autograde now running -> its mount namespace
 
 
@@ -151,6 +154,8 @@ def grade_submission(submission: Submission, run: _Run, index: int) -> dict:
         target = job / "course" / "submitted" / GRADED_AS / submission.assignment
         target.mkdir(parents=True)
         content, repairs = repaired(submission.content, run.releases[submission.assignment])
+        if run.skip_tag:
+            content, _ = with_demonstrations_skipped(content, run.releases[submission.assignment], run.skip_tag)
         (target / f"{submission.assignment}{SUFFIX}.ipynb").write_bytes(content)
         result, out_of_memory = _autograde(run, job, root, index, submission.assignment)
         graded_path = job / "course" / "autograded" / GRADED_AS / submission.assignment / \
@@ -177,12 +182,14 @@ def grade_submission(submission: Submission, run: _Run, index: int) -> dict:
 def _autograde(run: _Run, job: Path, root: Path, index: int, assignment: str):
     """nbgrader autograde, confined (course/sandbox.py, course/confinement.py); returns (the completed process, or
     None if it ran past the time limit and was killed; whether the submission ran out of memory)."""
-    command = nbgrader_command("autograde", assignment, f"--student={GRADED_AS}", "--create", "--force",
+    command = quick_nbgrader_command("autograde", assignment, f"--student={GRADED_AS}", "--create", "--force",
                                f"--Execute.timeout={run.cell_timeout}", f"--CourseDirectory.root={root / 'course'}")
     env = kernel_env(job, root)
     uid = run.users.take() if run.users else None
     cgroup = JobCgroup(f"{GRADE_FOLDER_PREFIX}{os.getpid()}-{index}", run.memory_bytes) if run.cgroups else None
     try:
+        if run.skip_tag:
+            command.append(f"--Execute.skip_cells_with_tag={run.skip_tag}")
         if uid is not None:
             env.update(prepare_unprivileged_job(job, root, uid))
             command.append(f"--Execute.kernel_name={KERNEL_NAME}")
@@ -232,8 +239,11 @@ def _kill_job(pid: int, namespace: str | None) -> None:
 
 def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: int = 120,
           notebook_timeout: float = 1800, source_dir: Path | None = None, helpers_dir: Path | None = None,
-          memory_gb: float = DEFAULT_MEMORY_GB) -> list[dict]:
+          memory_gb: float = DEFAULT_MEMORY_GB, all_cells: bool = False) -> list[dict]:
     """Autograde every `submissions_dir/<student>/<NN_name>_assignment.ipynb`; rows go to `csv_path` as they finish.
+
+    Locked demonstration cells whose results no graded cell needs are skipped, unless `all_cells`
+    (course/grading_plan.py): every answer, added and test cell still runs, in a fresh kernel.
 
     Rows already in `csv_path` (same columns) are kept and not graded again, so a killed run resumes.
     """
@@ -271,7 +281,8 @@ def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: in
         run = _Run(Snapshot(helpers_dir or HELPERS, course), releases, per_assignment, base, sandbox_command(),
                    cell_timeout, notebook_timeout, int(memory_gb * 2**30),
                    hidden_and_kept(teacher_files, base, other_user=privileged()),
-                   GradingUsers(int(jobs)) if privileged() else None, privileged() and JobCgroup.available())
+                   GradingUsers(int(jobs)) if privileged() else None, privileged() and JobCgroup.available(),
+                   None if all_cells else f"vae-grading-skip-{secrets.token_hex(8)}")
         shutil.rmtree(course)
         (base / "jobs").mkdir()
         (base / "mine").mkdir()

@@ -23,8 +23,24 @@ def seed_everything(seed: int = 0) -> None:
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _use_deterministic_algorithms(torch)
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def _use_deterministic_algorithms(torch) -> None:
+    """`torch.use_deterministic_algorithms(True, warn_only=True)` without loading torch's compiler, which that call
+    imports to set the compiler's flag (about 1 s of every notebook's first cell). The compiler's flag is set when it is
+    loaded already; the series never compiles."""
+    import sys
+
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # another torch: the public call
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        return
+    setter(True, warn_only=True)
+    compiler = sys.modules.get("torch._inductor.config")
+    if compiler is not None:
+        compiler.deterministic = True
 
 
 def get_device():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -62,6 +64,25 @@ def test_seed_everything_asks_torch_for_determinism(restore_torch_determinism):
     seed_everything()
     assert torch.are_deterministic_algorithms_enabled()
     assert torch.is_deterministic_algorithms_warn_only_enabled(), "warn_only keeps CPU-only ops usable"
+
+
+def test_seed_everything_does_not_load_torchs_compiler():
+    """use_deterministic_algorithms imports torch._inductor (about 1 s of every notebook's first cell, and of every
+    graded notebook); seed_everything sets the same flag without it."""
+    probe = ("import sys, torch; from helpers import seed_everything; seed_everything(0); "
+             "print(torch.are_deterministic_algorithms_enabled(), "
+             "torch.is_deterministic_algorithms_warn_only_enabled(), 'torch._inductor.config' in sys.modules)")
+    ran = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert ran.stdout.split() == ["True", "True", "False"], ran.stderr[-400:]
+
+
+def test_seed_everything_sets_the_compilers_flag_when_it_is_loaded(restore_torch_determinism):
+    import torch._inductor.config as compiler
+
+    compiler.deterministic = False
+    seed_everything()
+    assert compiler.deterministic is True
 
 
 @pytest.mark.parametrize("seed", [-1, 1.5, "0", None, True, 2**40])
