@@ -35,10 +35,10 @@ from course.sandbox import (
     DEFAULT_MEMORY_GB,
     GRADE_FOLDER_PREFIX,
     SANDBOX_SCRIPT,
+    HeldNamespace,
     Snapshot,
     hidden_and_kept,
     kernel_env,
-    kill_namespace,
     mark_as_ours,
     memory_limited,
     namespace_of_job,
@@ -92,7 +92,9 @@ def _reason(result: subprocess.CompletedProcess | None, notebook: dict | None, r
     if result.returncode != 0 or notebook is None:
         if os.environ.get("VAE_GRADE_DEBUG"):
             print(log, file=sys.stderr)
-        last = [line for line in log.splitlines() if line.strip()][-1:] or ["no output"]
+        status = (f"stopped by signal {-result.returncode}" if result.returncode < 0
+                  else f"exit status {result.returncode}")
+        last = [line for line in log.splitlines() if line.strip()][-1:] or [f"no output, {status}"]
         return f"nbgrader could not grade this notebook ({last[0].strip()[:160]}): every exercise scores 0"
     reasons = []
     errors_named = {o.get("ename") for c in notebook["cells"] for o in c.get("outputs", [])}
@@ -141,7 +143,7 @@ class _Run:
     users: GradingUsers | None  # as root: a user of its own for each running job's kernel
     cgroups: bool  # a memory and pids control group per submission
     skip_tag: str | None  # the tag of the demonstration cells grading skips (course/grading_plan.py); None: run all
-    running: dict = field(default_factory=dict)  # pid of each autograde now running -> its mount namespace
+    running: dict = field(default_factory=dict)  # pid of each autograde now running -> its held mount namespace
 
 
 def grade_submission(submission: Submission, run: _Run, index: int) -> dict:
@@ -230,11 +232,11 @@ def _read(output) -> str:
     return output.read()
 
 
-def _kill_job(pid: int, namespace: str | None) -> None:
+def _kill_job(pid: int, namespace: HeldNamespace | None) -> None:
     with contextlib.suppress(OSError):
         os.killpg(pid, signal.SIGKILL)
     if namespace is not None:
-        kill_namespace(namespace)
+        namespace.kill_and_release()
 
 
 def grade(submissions_dir: Path, csv_path: Path, jobs: int = 1, cell_timeout: int = 120,

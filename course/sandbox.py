@@ -175,15 +175,33 @@ def mount_namespace(pid: int) -> str | None:
         return None
 
 
-def namespace_of_job(pid: int, wait: float = 2.0) -> str | None:
-    """The private mount namespace the sandboxed process `pid` enters (None if it never leaves ours in `wait` s)."""
+class HeldNamespace:
+    """A job's mount namespace, held open by a file descriptor. The kernel gives the id of a freed namespace to the
+    next one created, so a job whose processes all exited could otherwise share its id with a job starting on the other
+    worker, and killing "every process in it" would kill that job; a held namespace is not freed."""
+
+    def __init__(self, name: str, descriptor: int) -> None:
+        self.name, self._descriptor = name, descriptor
+
+    def kill_and_release(self) -> int:
+        try:
+            return kill_namespace(self.name)
+        finally:
+            os.close(self._descriptor)
+
+
+def namespace_of_job(pid: int, wait: float = 2.0) -> HeldNamespace | None:
+    """The mount namespace the sandboxed process `pid` enters, held; None if it never leaves ours in `wait` s."""
     ours, deadline = mount_namespace(os.getpid()), time.monotonic() + wait
     while time.monotonic() < deadline:
-        theirs = mount_namespace(pid)
-        if theirs is None:
+        try:
+            descriptor = os.open(f"/proc/{pid}/ns/mnt", os.O_RDONLY)
+        except OSError:
             return None
+        theirs = f"mnt:[{os.fstat(descriptor).st_ino}]"
         if theirs != ours:
-            return theirs
+            return HeldNamespace(theirs, descriptor)
+        os.close(descriptor)
         time.sleep(0.005)
     return None
 

@@ -150,3 +150,25 @@ def test_the_sandbox_hides_the_teachers_folders_and_keeps_this_python(tmp_path):
     assert inside.returncode == 0, inside.stderr[-500:]
     assert inside.stdout.strip() == "False", "the teacher's folder is still visible"
     assert str(python_home.parent) in env["VAE_SANDBOX_HIDE"] and str(python_home) in env["VAE_SANDBOX_KEEP"]
+
+
+def test_killing_a_finished_jobs_namespace_spares_the_job_started_after_it():
+    """Linux gives a freed namespace's id to the next one created: a job whose processes all exited would share its
+    id with a job just started on the other worker, and "kill every process in it" killed that job (a solved
+    notebook graded 0, "stopped by signal 9", in about one batch of two). A held namespace is not freed."""
+    command = sandbox.sandbox_command()
+    if command is None:
+        pytest.skip("needs a mount namespace (unshare); CI (root) has one")
+    finished = subprocess.Popen([*command, "sleep", "0.3"])
+    held = sandbox.namespace_of_job(finished.pid)
+    finished.wait()
+    started = subprocess.Popen([*command, "sleep", "30"])
+    later = sandbox.namespace_of_job(started.pid)
+    try:
+        assert later is not None and held is not None and held.kill_and_release() == 0
+        time.sleep(0.2)
+        assert started.poll() is None, "the next job was killed with the finished job's namespace"
+    finally:
+        if later is not None:
+            later.kill_and_release()
+        started.wait()
