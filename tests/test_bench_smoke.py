@@ -10,6 +10,7 @@ import nbformat
 import pytest
 
 from helpers.recipes import OURS
+from tests.benchmarks import grading_rate
 from tests.benchmarks import run as bench
 
 pytestmark = pytest.mark.slow  # the bench itself runs here, shortened (make check leaves it to make test)
@@ -132,6 +133,21 @@ def test_performance_page_shows_the_committed_record():
     committed = json.loads(bench.RECORD.read_text())
     assert bench.page_block() == bench.page_section(committed), (
         "run `make bench BENCH_ARGS=--render` (it rewrites the block of docs/performance.md)")
+
+
+def test_readme_grading_line_is_written_from_the_committed_record(tmp_path):
+    """README's grading speed and course estimate come from the bench's grading section, with its date and machine."""
+    committed = json.loads(bench.RECORD.read_text())
+    assert "grading" in committed, "run `make bench BENCH_ARGS=\"--only grading\"`"
+    line = grading_rate.readme_line(committed)
+    assert grading_rate.readme_block() == line, "run `make bench BENCH_ARGS=--render` (it rewrites README's line)"
+    stamp = committed["measured"]["grading"]
+    assert stamp["date"] in line and stamp["machine"] in line
+    assert committed["grading"]["mismatches"] == [], "a fabricated submission was graded wrong in the recorded run"
+    page = tmp_path / "README.md"
+    page.write_text(f"intro\n{grading_rate.BEGIN}\nold\n{grading_rate.END}\nafter\n", encoding="utf-8")
+    grading_rate.write_readme(committed, page)
+    assert grading_rate.readme_block(page) == line and page.read_text(encoding="utf-8").endswith("after\n")
 
 
 def test_write_page_replaces_only_the_block(tmp_path, record):

@@ -1,37 +1,29 @@
-"""`make grade` on every assignment of the series, as grading runs them: locked demonstration cells skipped
-(course/grading_plan.py). A solved notebook keeps full marks and an unsolved one gets none, in one batch (JOBS=2)."""
+"""`make grade` on every assignment of the series, as grading runs them (locked demonstration cells skipped,
+course/grading_plan.py), through the bench's grading section: solved, partly solved and unsolved notebooks of four
+fabricated students must score exactly what they solved. Also keeps that bench section from rotting."""
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
-
 import pytest
 
-from course import grading, notebooks
-from tests.test_grading import load, solve
+from tests.benchmarks import grading_rate
 
-ASSIGNMENTS = sorted(p.name.removesuffix(f"{notebooks.SUFFIX}.ipynb") for p in notebooks.ASSIGNMENTS.glob("*.ipynb"))
+STUDENTS = 4  # student k solves the first k mod (n + 1) exercises: each assignment gets 0, some and all solved
 
 
 @pytest.fixture(scope="module")
-def rows(tmp_path_factory):
-    submissions = tmp_path_factory.mktemp("series") / "submissions"
-    for assignment in ASSIGNMENTS:
-        name = f"{assignment}{notebooks.SUFFIX}.ipynb"
-        student, main = load(notebooks.ASSIGNMENTS / name), load(notebooks.NOTEBOOKS / f"{assignment}.ipynb")
-        for who, nb in (("solved", solve(student, main, set(notebooks.graded_exercises(main)))),
-                        ("unsolved", student)):
-            (submissions / who).mkdir(parents=True, exist_ok=True)
-            (submissions / who / name).write_text(json.dumps(nb), encoding="utf-8")
-    with contextlib.redirect_stdout(io.StringIO()):
-        graded = grading.grade(submissions, submissions.parent / "grades.csv", jobs=2)
-    return {(row["student"], row["assignment"]): row for row in graded}
+def entry():
+    return grading_rate.measure(students=STUDENTS, jobs=2)
 
 
-@pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_skipping_demonstrations_keeps_full_marks_for_solved_work_and_none_for_unsolved(rows, assignment):
-    solved, unsolved = rows["solved", assignment], rows["unsolved", assignment]
-    assert solved["score"] == solved["max_score"] > 0 and solved["reason"] == "" and solved["flags"] == "", solved
-    assert unsolved["score"] == 0, unsolved
+def test_every_submission_scores_what_it_solved(entry):
+    assert entry["mismatches"] == [] and entry["submissions"] == STUDENTS * len(grading_rate.assignments()) == 24
+    assert entry["scores_as_fabricated"] == entry["submissions"]
+
+
+def test_the_rate_is_measured_and_extrapolated_to_a_course(entry):
+    assert 0 < entry["per_submission_s"] < 120
+    course = entry["per_submission_s"] * grading_rate.COURSE_STUDENTS * entry["assignments"] / 60
+    assert entry["course_minutes"] == pytest.approx(course)
+    table = "\n".join(grading_rate.table(entry))
+    assert "| 24 | 24 |" in table and ("met" in table)

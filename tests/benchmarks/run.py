@@ -1,11 +1,14 @@
 """`make bench`: the series' speed and the VAE recipe's quality, written to one record.
 
-    python -m tests.benchmarks.run [--only notebooks|quality|speed ...] [--budget 60] [--seeds 3]
-                                   [--ablation-seeds 3] [--threads T] [--repeats 1] [--record FILE] [--render]
+    python -m tests.benchmarks.run [--only notebooks|quality|speed|grading ...] [--budget 60] [--seeds 3]
+                                   [--ablation-seeds 3] [--threads T] [--repeats 1] [--grading-students 10]
+                                   [--record FILE] [--render]
 
 Sections: notebook run times and peak memory ("notebooks"); VAE quality at equal wall-clock, ours vs the
 PyTorch-examples reference, scored by test IWAE-1000 and ELBO over seeds, and the effect of each of the recipe's four
-changes ("quality"); the machine's matmul rate, training throughput, explorer latency and cost per epoch ("speed").
+changes ("quality"); the machine's matmul rate, training throughput, explorer latency and cost per epoch ("speed");
+`make grade`'s rate on fabricated submissions of every assignment, and what it means for a course ("grading", also
+written to README's grading line).
 `--only` runs some sections and MERGES them into the existing record, so the notebook timings can be re-measured on
 a quiet machine without re-running the quality part. Writes `tests/benchmarks/results.json` (the record notebooks
 00 and 05 read), `results.md` (the same as tables) and the performance block of docs/performance.md (`PAGE`: the same
@@ -28,6 +31,7 @@ import numpy as np
 import torch
 
 from helpers.recipes import BENCH_RECORD, effect_verdict
+from tests.benchmarks import grading_rate
 from tests.generated_block import read_block, write_block
 from tests.processes import cores
 
@@ -36,7 +40,7 @@ RECORD = BENCH_RECORD  # tests/benchmarks/results.json
 PAGE = ROOT / "docs" / "performance.md"  # the one page that holds the bench block
 BEGIN = "<!-- bench record: written by `make bench` from tests/benchmarks/results.json, do not edit -->"
 END = "<!-- end of bench record -->"
-SECTIONS = ("notebooks", "quality", "speed")
+SECTIONS = ("notebooks", "quality", "speed", "grading")
 BUDGETS_S = {"01": 90, "05": 90, "03": 120, "07": 120}  # every other notebook: 60 s
 DEFAULT_BUDGET_S = 60
 GOAL_NATS = 3.0
@@ -330,6 +334,8 @@ def report(record: dict) -> str:
         speed = record["speed"]
         lines += [f"float32 matmul (1024²): {speed['gflops']:.1f} GFLOP/s, {speed['threads']} threads", ""]
         lines += _speed_tables(speed) + [stamp.get("speed", ""), ""]
+    if "grading" in record:
+        lines += grading_rate.table(record["grading"]) + [stamp.get("grading", ""), ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -366,6 +372,8 @@ def measure(sections: list[str], args: argparse.Namespace) -> dict:
         gflops = matmul_gflops()
         entries["speed"] = {"gflops": gflops, "threads": torch.get_num_threads(), "throughput": throughput(gflops),
                             "latency": explorer_latency(), "scaling": epoch_scaling()}
+    if "grading" in sections:
+        entries["grading"] = grading_rate.measure(students=args.grading_students)
     return entries
 
 
@@ -385,14 +393,18 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--ablation-seeds", type=int, default=3, help="seeds per ablation run (0: skip ablation)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for the quality runs")
     parser.add_argument("--repeats", type=int, default=1, help="executions per notebook (median)")
+    parser.add_argument("--grading-students", type=int, default=10,
+                        help="fabricated students for the grading rate (each hands in every assignment)")
     parser.add_argument("--record", type=Path, default=RECORD, help="the JSON record (results.md is written beside)")
     parser.add_argument("--render", action="store_true",
                         help="measure nothing: rewrite results.md (and the performance page's block) from the record")
     args = parser.parse_args(argv)
     if args.render:
         return write_reports(json.loads(args.record.read_text()), args.record)
-    if args.budget <= 0 or args.seeds < 1 or args.repeats < 1 or not 0 <= args.ablation_seeds <= args.seeds:
-        parser.error("--budget must be positive, --seeds and --repeats at least 1, --ablation-seeds in [0, --seeds]")
+    if args.budget <= 0 or min(args.seeds, args.repeats, args.grading_students) < 1 \
+            or not 0 <= args.ablation_seeds <= args.seeds:
+        parser.error("--budget must be positive, --seeds, --repeats and --grading-students at least 1, "
+                     "--ablation-seeds in [0, --seeds]")
     if args.threads is not None and args.threads < 1:
         parser.error("--threads must be at least 1")
     sections = args.only or list(SECTIONS)
@@ -410,6 +422,8 @@ def write_reports(record: dict, path: Path) -> str:
     path.with_suffix(".md").write_text(text)
     if path.resolve() == RECORD:
         write_page(record)
+        if "grading" in record:
+            grading_rate.write_readme(record)
     print(text)
     return text
 
