@@ -159,14 +159,21 @@ def retrain(names: list[str] | None = None, progress: bool = True) -> dict[str, 
             "epochs_run": len(trained.history["epoch"]), "best_epoch": trained.history["best_epoch"],
             "train_seconds": round(trained.seconds, 1),
             "test_elbo": round(elbo_value, 2), f"test_iwae_{IWAE_K}": round(test_iwae(model, k=IWAE_K, seed=SEED), 2),
-            "data": "bundled MNIST: 3,500 train (dynamic binarization" + (", 1-pixel random shifts" if recipe.shift
-                                                                        else "") + ") + 500 validation "
-                    "(one fixed binarization), 1,000 test (static binarization)",
+            "data": _data_description(recipe),
             "torch": torch.__version__,
         }
         results[name] = meta = _write_model(name, model, meta)
         print(f"{name}: test ELBO {meta['test_elbo']} nats, IWAE-{IWAE_K} {meta[f'test_iwae_{IWAE_K}']} nats")
     return results
+
+
+def _data_description(recipe) -> str:
+    """Which digits trained and scored a model of `recipe`, in words."""
+    n_train = 4000 - recipe.n_valid
+    shifts = f", {recipe.shift}-pixel random shifts" if recipe.shift else ""
+    held_out = f" + {recipe.n_valid:,} validation (one fixed binarization)" if recipe.n_valid else ""
+    return (f"bundled MNIST: {n_train:,} train (dynamic binarization{shifts}){held_out}, "
+            "1,000 test (static binarization)")
 
 
 def _write_model(name: str, model: VAE, meta: dict) -> dict:

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from helpers.models import VAE
-from helpers.objectives import bernoulli_log_prob, kl_normal
+from helpers.objectives import bernoulli_log_prob, iwae_bound, kl_normal
 from helpers.recipes import (
     OURS,
     OURS_2D,
@@ -22,6 +22,7 @@ from helpers.recipes import (
     _shift,
     compare_recipes,
     fit_options,
+    iwae_training_bound,
     test_elbo,
     test_iwae,
     train_vae,
@@ -61,6 +62,9 @@ def test_reference_is_the_pytorch_examples_vae():
     ({"ema": 1.0}, ValueError, "ema must be a decay in [0, 1)"),
     ({"shift": -1}, ValueError, "shift must be an int in"),
     ({"shift": 14}, ValueError, "shift must be an int in"),
+    ({"train_samples": 0}, ValueError, "train_samples must be an int in [1, 64]"),
+    ({"train_samples": 2.0}, ValueError, "train_samples must be an int in"),
+    ({"train_samples": 3, "warmup": 0.1}, ValueError, "warmup weights the ELBO's KL term"),
 ])
 def test_recipe_rejects_bad_fields_on_construction(change, error, message):
     with pytest.raises(error, match=re.escape(message)):
@@ -94,6 +98,32 @@ def test_fit_options_follow_the_recipe_and_the_warmup_sets_the_kl_weight():
     log_lik, kl = bernoulli_log_prob(batch, logits), kl_normal(mu, logvar)
     assert torch.allclose(loss_cold, -log_lik.mean()) and torch.allclose(loss_half, (-log_lik + 0.5 * kl).mean())
     assert torch.allclose(metrics["elbo"], (log_lik - kl).mean()), "the recorded ELBO has the full KL"
+
+
+def test_iwae_training_bound_is_the_evaluation_bound_with_gradients():
+    torch.manual_seed(0)
+    model, x = VAE(4, (32,)), (torch.rand(6, 784) > 0.5).float()
+    torch.manual_seed(1)
+    bound, log_weights = iwae_training_bound(model, x, 7)
+    torch.manual_seed(1)
+    assert torch.allclose(bound, iwae_bound(model, x, k=7), atol=1e-4)
+    assert log_weights.shape == (7, 6) and bound.requires_grad
+    assert torch.all(bound >= log_weights.mean(dim=0) - 1e-4), "the IWAE bound is at least the mean log weight"
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        iwae_training_bound(model, x, 0)
+
+
+def test_iwae_training_trains_on_the_bound_and_records_the_elbo():
+    recipe = dataclasses.replace(TINY, train_samples=4)
+    options = fit_options(recipe)
+    torch.manual_seed(0)
+    model, x = VAE(4, (32,)), (torch.rand(10, 784) > 0.5).float()
+    loss, metrics = options["loss_fn"](model, x)
+    assert loss.requires_grad and set(metrics) == {"elbo"}
+    assert float(loss) <= -float(metrics["elbo"]) + 1e-3, "minus the IWAE bound is at most minus the mean log weight"
+    trained = train_vae(dataclasses.replace(recipe, n_valid=0, patience=None), 4, seed=0, progress=False)
+    losses = trained.history["train_loss"]
+    assert len(losses) == 3 and losses[-1] < losses[0]
 
 
 def test_shift_moves_each_digit_by_at_most_the_allowed_pixels():
