@@ -138,11 +138,15 @@ def iwae_bound(model, x: torch.Tensor, k: int = 1000, max_elements: int = 2**25)
 
 
 def _iwae_chunk(model, x: torch.Tensor, k: int) -> torch.Tensor:
+    return torch.logsumexp(_iwae_log_weights(model, x, k), dim=0) - math.log(k)
+
+
+def _iwae_log_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
+    """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x), z_i ~ q(z|x) reparameterized; shape (k, N)."""
     mu, logvar = model.encode(x)  # checks x once; the k samples below need no further check
     std = torch.exp(0.5 * logvar)
     z = mu + std * torch.randn((k, *mu.shape), device=mu.device, dtype=mu.dtype)
     log_q = _gaussian_log_prob(z, mu, logvar)
     log_prior = _gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
     log_lik = _bernoulli_log_prob(x, model.decode(z))
-    log_weights = log_lik + log_prior - log_q
-    return torch.logsumexp(log_weights, dim=0) - math.log(k)
+    return log_lik + log_prior - log_q
