@@ -145,8 +145,9 @@ def ablations() -> dict:
                                                             lr_schedule="constant"),
         "output bias at the mean digit": dataclasses.replace(OURS, name="no bias start", output_bias_init=False),
         "1-pixel shifts": dataclasses.replace(OURS, name="no shifts", shift=0),
-        "best validation epoch kept": dataclasses.replace(OURS, name="no validation", n_valid=0, patience=None),
         "SiLU instead of ReLU": dataclasses.replace(OURS, name="ReLU", activation="relu"),
+        "two hidden layers of 512": dataclasses.replace(OURS, name="one hidden layer of 400", hidden=(400,)),
+        "IWAE bound with 3 samples": dataclasses.replace(OURS, name="ELBO objective", train_samples=1),
     }
 
 
