@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 
@@ -43,9 +44,10 @@ def _tiny_record(tmp_path_factory):
         "notebooks": bench.notebook_times([notebook]),
         "recipe_comparison": comparison,
         "ablation": bench.recipe_ablation(comparison, seeds=[0]),
-        "speed": {"gflops": gflops, "threads": 1, "throughput": bench.throughput(gflops),
+        "speed": {"gflops": gflops, "threads": 1, "throughput": bench.throughput(gflops, epochs=2),
                   "latency": bench.explorer_latency(moves=5),
-                  "scaling": bench.epoch_scaling(sizes=(200, 400), repeats=1)},
+                  "scaling": bench.epoch_scaling(sizes=(200, 400), repeats=1),
+                  "optimizer": bench.optimizer_step_times(steps=5, rounds=1)},
     }
     return json.loads(json.dumps(bench.merge({}, entries, list(bench.SECTIONS), stamp)))  # as read back from disk
 
@@ -66,6 +68,7 @@ def test_every_section_measures_something(record):
     assert set(speed["latency"]) == {"2-D explorer", "encode-then-edit", "interpolation"}
     assert all(0 < median <= p95 for median, p95 in speed["latency"].values())
     assert set(speed["scaling"]) == {"200", "400"}
+    assert set(speed["optimizer"]) == {"Adam", "Adam, fused"} and all(ms > 0 for ms in speed["optimizer"].values())
 
 
 def test_long_steps_announce_themselves_with_the_time_left(bench_run):
@@ -88,6 +91,14 @@ def test_time_left_is_estimated_from_the_steps_done():
     assert out.getvalue().splitlines() == ["[bench demo 1/3] first; about 30 min left",  # 3 × the first guess
                                            "[bench demo 2/3] second; about 40 s left",  # 2 × the 20 s step done
                                            "[bench demo] 2 steps in 60 s"]
+
+
+def test_the_flop_count_charges_the_decoder_once_per_training_sample():
+    two_layers = dataclasses.replace(OURS, hidden=(512, 512))
+    encoder = 784 * 512 + 512 * 512 + 512 * 40
+    decoder = 20 * 512 + 512 * 512 + 512 * 784
+    assert bench._weights_per_image(dataclasses.replace(two_layers, train_samples=1), 20) == encoder + decoder
+    assert bench._weights_per_image(dataclasses.replace(two_layers, train_samples=3), 20) == encoder + 3 * decoder
 
 
 def test_report_has_every_table(record):

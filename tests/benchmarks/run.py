@@ -177,26 +177,59 @@ def recipe_ablation(comparison: dict, seeds: list[int], threads: int | None = No
     return rows
 
 
-def throughput(gflops: float, latent_dim: int = 20) -> dict[str, dict]:
-    """Images per second of one training epoch of each recipe's model and batch size, and the FLOP rate it implies."""
-    from helpers.data import dynamic_binarize, load_mnist
+def throughput(gflops: float, latent_dim: int = 20, epochs: int = 5) -> dict[str, dict]:
+    """Images per second of each recipe's training (its own loss, augmentation and schedule; the median epoch of
+    `epochs`), and the FLOP rate it implies: 6 FLOPs per weight per image (forward and backward), the decoder's weights
+    once per sample of an IWAE-k objective."""
+    from helpers.data import load_mnist
     from helpers.models import VAE
-    from helpers.objectives import elbo
-    from helpers.recipes import OURS, REFERENCE
+    from helpers.recipes import OURS, REFERENCE, fit_options
     from helpers.training import fit
 
     x, _ = load_mnist("train")
     rows = {}
     for recipe in (OURS, REFERENCE):
         model = VAE(latent_dim, recipe.hidden, activation=recipe.activation)
-        history = fit(model, lambda m, b: -elbo(m, b).mean(), x, epochs=1, batch_size=recipe.batch_size,
-                      transform=dynamic_binarize, progress=False)
-        encoder = [784, *recipe.hidden, 2 * latent_dim]
-        decoder = [latent_dim, *reversed(recipe.hidden), 784]
-        weights = sum(a * b for sizes in (encoder, decoder) for a, b in zip(sizes[:-1], sizes[1:]))
-        rate = len(x) / history["seconds"][0]
-        rows[recipe.name] = {"images_per_s": rate, "fraction_of_matmul": rate * 6 * weights / (gflops * 1e9)}
+        history = fit(model, train_x=x, progress=False, **{**fit_options(recipe), "epochs": epochs})
+        rate = len(x) / float(np.median(np.diff([0.0, *history["seconds"]])))
+        rows[recipe.name] = {"images_per_s": rate,
+                             "fraction_of_matmul": rate * 6 * _weights_per_image(recipe, latent_dim) / (gflops * 1e9)}
     return rows
+
+
+def _weights_per_image(recipe, latent_dim: int) -> int:
+    """Weights a training step multiplies per image: the encoder's once, the decoder's once per sample."""
+    encoder = [784, *recipe.hidden, 2 * latent_dim]
+    decoder = [latent_dim, *reversed(recipe.hidden), 784]
+    def count(sizes):
+        return sum(a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    return count(encoder) + recipe.train_samples * count(decoder)
+
+
+def optimizer_step_times(steps: int = 200, rounds: int = 3) -> dict[str, float]:
+    """Median milliseconds of one training step of our recipe (batch, loss, backward, Adam) with torch's default Adam
+    and with its fused kernel, the two interleaved for `rounds` rounds so that a drift of the machine hits both."""
+    from helpers.data import load_mnist
+    from helpers.models import VAE
+    from helpers.recipes import OURS, fit_options
+
+    x, _ = load_mnist("train")
+    options = fit_options(OURS)
+    times: dict[str, list[float]] = {"Adam": [], "Adam, fused": []}
+    for _ in range(rounds):
+        for name in times:
+            torch.manual_seed(0)
+            model = VAE(16, OURS.hidden, activation=OURS.activation)
+            optimizer = torch.optim.Adam(model.parameters(), lr=OURS.lr, fused=name == "Adam, fused")
+            for step in range(steps):
+                start = time.perf_counter()
+                loss, _ = options["loss_fn"](model, options["transform"](x[torch.randint(len(x), (OURS.batch_size,))]))
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                if step >= steps // 5:  # the first steps warm the allocator and caches up
+                    times[name].append(time.perf_counter() - start)
+    return {name: 1000 * statistics.median(values) for name, values in times.items()}
 
 
 def explorer_latency(moves: int = 60) -> dict[str, tuple[float, float]]:
@@ -226,11 +259,11 @@ def explorer_latency(moves: int = 60) -> dict[str, tuple[float, float]]:
 
 
 def epoch_scaling(sizes: tuple[int, ...] = (1000, 2000, 4000), repeats: int = 3) -> dict[int, float]:
-    """Seconds per epoch of our recipe's model for each training-set size (median of `repeats` epochs)."""
-    from helpers.data import dynamic_binarize, load_mnist
+    """Seconds per epoch of our recipe (its model and training step) for each training-set size (median of `repeats`
+    epochs)."""
+    from helpers.data import load_mnist
     from helpers.models import VAE
-    from helpers.objectives import elbo
-    from helpers.recipes import OURS
+    from helpers.recipes import OURS, fit_options
     from helpers.training import fit
 
     x, _ = load_mnist("train")
@@ -240,8 +273,7 @@ def epoch_scaling(sizes: tuple[int, ...] = (1000, 2000, 4000), repeats: int = 3)
     rows = {}
     for n, data in datasets.items():
         model = VAE(16, OURS.hidden, activation=OURS.activation)
-        history = fit(model, lambda m, b: -elbo(m, b).mean(), data, epochs=repeats, batch_size=OURS.batch_size,
-                      transform=dynamic_binarize, progress=False)
+        history = fit(model, train_x=data, progress=False, **{**fit_options(OURS), "epochs": repeats})
         per_epoch = np.diff([0.0, *history["seconds"]])
         rows[n] = float(np.median(per_epoch))
     return rows
@@ -300,16 +332,22 @@ def _pm_signed(effect: dict) -> str:
 
 
 def _speed_tables(speed: dict) -> list[str]:
-    lines = ["## Training throughput (one epoch)", "", "| recipe | images/s | fraction of matmul rate |",
+    lines = ["## Training throughput (median epoch of 5)", "", "| recipe | images/s | fraction of matmul rate |",
              "| --- | ---: | ---: |"]
     lines += [f"| {name} | {row['images_per_s']:.0f} | {row['fraction_of_matmul']:.1%} |"
               for name, row in speed["throughput"].items()]
-    lines += ["", "## Explorer latency (in-kernel, slider change → new image)", "",
+    lines += ["", "Each recipe's own training step (loss, augmentation, schedule). The fraction counts 6 FLOPs per "
+              "weight and image, the decoder's weights once per sample of an IWAE-k objective.",
+              "", "## Explorer latency (in-kernel, slider change → new image)", "",
               "| explorer | median (ms) | 95th percentile (ms) |", "| --- | ---: | ---: |"]
     lines += [f"| {name} | {median:.1f} | {p95:.1f} |" for name, (median, p95) in speed["latency"].items()]
     lines += ["", "## Cost per epoch vs training-set size (our recipe's model)", "",
               "| training digits | seconds / epoch | per 1,000 digits |", "| ---: | ---: | ---: |"]
     lines += [f"| {int(n):,} | {s:.2f} | {1000 * s / int(n):.3f} |" for n, s in speed["scaling"].items()]
+    if "optimizer" in speed:
+        lines += ["", "## One training step of our recipe, by optimizer kernel", "", "| optimizer | ms per step |",
+                  "| --- | ---: |"]
+        lines += [f"| {name} | {ms:.2f} |" for name, ms in speed["optimizer"].items()]
     return lines + [""]
 
 
@@ -372,7 +410,8 @@ def measure(sections: list[str], args: argparse.Namespace) -> dict:
         print("[bench speed] matmul rate, training throughput, explorer latency, cost per epoch", file=sys.stderr)
         gflops = matmul_gflops()
         entries["speed"] = {"gflops": gflops, "threads": torch.get_num_threads(), "throughput": throughput(gflops),
-                            "latency": explorer_latency(), "scaling": epoch_scaling()}
+                            "latency": explorer_latency(), "scaling": epoch_scaling(),
+                            "optimizer": optimizer_step_times()}
     if "grading" in sections:
         entries["grading"] = grading_rate.measure(students=args.grading_students)
     return entries
