@@ -3,7 +3,7 @@ training seed (mean ± SE), training time on one CPU thread, and for the shipped
 as in notebook 05) and a quick conditional VAE (as in notebook 07) the share of decoded random codes judged digits at
 the raw and at the matched presentation (`helpers.judge.present`), and the set-level precision and recall.
 
---model-seeds retrains notebook 05's autoencoder (20 epochs) and VAE (OURS, 40 epochs) and notebook 07's conditional
+--model-seeds retrains notebook 05's autoencoder (20 epochs) and VAE (OURS, 20 epochs) and notebook 07's conditional
 VAE (10 epochs) with each seed and judges them with every judge seed: the numbers behind 05 §8 and 07 §6."""
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def _models(seed: int, x_train: torch.Tensor, y_train: torch.Tensor) -> dict:
         return F.binary_cross_entropy_with_logits(model(batch), batch, reduction="none").sum(dim=1).mean()
 
     fit(ae, loss, x_train, epochs=20, batch_size=100, lr=3e-3, transform=dynamic_binarize, seed=seed, progress=False)
-    vae = train_vae(dataclasses.replace(OURS, epochs=40), 16, model=models.VAE(16, OURS.hidden), seed=seed,
+    vae = train_vae(dataclasses.replace(OURS, epochs=20), 16, model=models.VAE(16, OURS.hidden), seed=seed,
                     progress=False).model
     seed_everything(seed)
     cvae = beyond.ConditionalVAE(latent_dim=4, hidden=(128,))
