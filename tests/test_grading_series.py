@@ -8,6 +8,8 @@ import pytest
 
 from tests.benchmarks import grading_rate
 
+pytestmark = pytest.mark.slow  # it grades 24 submissions (about 45 s); `make check` grades nothing, `make test` does
+
 STUDENTS = 4  # student k solves the first k mod (n + 1) exercises: each assignment gets 0, some and all solved
 
 
