@@ -15,7 +15,7 @@ from torch import nn
 
 from helpers import validate
 from helpers.models import VAE, _check_dim, mlp, reparameterize
-from helpers.objectives import bernoulli_log_prob, gaussian_log_prob, kl_normal
+from helpers.objectives import _iwae_log_weights, bernoulli_log_prob, gaussian_log_prob, kl_normal
 
 __all__ = [
     "beta_vae_loss",
@@ -170,14 +170,9 @@ def log_importance_weights(model: VAE, x: torch.Tensor, n_samples: int, max_elem
     _check_dim("n_samples", n_samples)
     model.eval()
     x = x.to(_device(model))
-    mu, logvar = model.encode(x)
     per_chunk = max(1, max_elements // (len(x) * x.shape[1]))
-    parts = []
-    for start in range(0, n_samples, per_chunk):
-        s = min(per_chunk, n_samples - start)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn((s, *mu.shape), device=mu.device, dtype=mu.dtype)
-        log_prior = gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
-        parts.append(bernoulli_log_prob(x, model.decode(z)) + log_prior - gaussian_log_prob(z, mu, logvar))
+    parts = [_iwae_log_weights(model, x, min(per_chunk, n_samples - start))
+             for start in range(0, n_samples, per_chunk)]
     return torch.cat(parts).cpu()
 
 

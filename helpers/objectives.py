@@ -142,11 +142,13 @@ def _iwae_chunk(model, x: torch.Tensor, k: int) -> torch.Tensor:
 
 
 def _iwae_log_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
-    """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x), z_i ~ q(z|x) reparameterized; shape (k, N)."""
+    """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x), z_i = μ + σ·ε_i reparameterized; shape (k, N).
+
+    The one implementation of the importance weights: the IWAE bound here, IWAE training (helpers.recipes) and the
+    gap decomposition (helpers.beyond) all call it. Differentiable when called with gradients on."""
     mu, logvar = model.encode(x)  # checks x once; the k samples below need no further check
-    std = torch.exp(0.5 * logvar)
-    z = mu + std * torch.randn((k, *mu.shape), device=mu.device, dtype=mu.dtype)
-    log_q = _gaussian_log_prob(z, mu, logvar)
-    log_prior = _gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
-    log_lik = _bernoulli_log_prob(x, model.decode(z))
-    return log_lik + log_prior - log_q
+    noise = torch.randn((k, *mu.shape), device=mu.device, dtype=mu.dtype)
+    z = mu + torch.exp(0.5 * logvar) * noise
+    # log p(z) − log q(z|x) = ½ Σ_j (log σ_j² + ε_j² − z_j²): the 2π terms of the two Gaussians cancel
+    log_prior_minus_q = 0.5 * (logvar + noise.pow(2) - z.pow(2)).sum(dim=-1)
+    return _bernoulli_log_prob(x, model.decode(z)) + log_prior_minus_q  # x broadcasts over the k samples

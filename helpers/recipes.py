@@ -25,7 +25,7 @@ from helpers import seed_everything, validate
 from helpers.data import dynamic_binarize, load_mnist, static_binarize, train_valid_split
 from helpers.models import _ACTIVATIONS as _MODEL_ACTIVATIONS
 from helpers.models import VAE
-from helpers.objectives import _bernoulli_log_prob, bernoulli_log_prob, elbo, iwae_bound, kl_normal
+from helpers.objectives import _iwae_log_weights, bernoulli_log_prob, elbo, iwae_bound, kl_normal
 from helpers.training import LR_SCHEDULES, evaluate, fit
 
 __all__ = ["Recipe", "OURS", "OURS_2D", "REFERENCE", "RECIPES", "TrainedVAE", "train_vae", "test_elbo", "test_iwae",
@@ -230,13 +230,7 @@ def iwae_training_bound(model: torch.nn.Module, x: torch.Tensor, k: int) -> tupl
     normalized weight (Burda et al., 2016)."""
     if not _is_int(k) or k < 1:
         raise ValueError(f"k must be a positive int, got {k!r}")
-    mu, logvar = model.encode(x)
-    noise = torch.randn((k, *mu.shape), device=mu.device, dtype=mu.dtype)
-    z = mu + torch.exp(0.5 * logvar) * noise
-    # log p(z) − log q(z|x) without its 2π terms, which cancel: fewer operations per training step than the
-    # evaluation's weights (objectives._iwae_log_weights), equal to them up to float rounding (tested)
-    log_prior_minus_q = 0.5 * (logvar + noise.pow(2) - z.pow(2)).sum(dim=-1)
-    log_weights = _bernoulli_log_prob(x, model.decode(z)) + log_prior_minus_q  # x broadcasts over the k samples
+    log_weights = _iwae_log_weights(model, x, k)  # the evaluation's weights (objectives.iwae_bound), with gradients
     return torch.logsumexp(log_weights, dim=0) - math.log(k), log_weights
 
 

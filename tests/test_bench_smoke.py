@@ -69,6 +69,7 @@ def test_every_section_measures_something(record):
     assert all(0 < median <= p95 for median, p95 in speed["latency"].values())
     assert set(speed["scaling"]) == {"200", "400"}
     assert set(speed["optimizer"]) == {"Adam", "Adam, fused"} and all(ms > 0 for ms in speed["optimizer"].values())
+    assert "## Training throughput (median epoch of 2)" in bench.report(record), "the header names the epochs timed"
 
 
 def test_long_steps_announce_themselves_with_the_time_left(bench_run):

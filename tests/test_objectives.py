@@ -177,3 +177,18 @@ def test_bernoulli_log_prob_of_grey_levels_is_a_proper_bound():
     """x in [0, 1] (grey levels) is allowed: the value is then a cross-entropy, never positive."""
     x = torch.rand(4, 10)
     assert (bernoulli_log_prob(x, torch.randn(4, 10)) <= 0).all()
+
+
+def test_iwae_log_weights_are_the_joint_over_the_posterior_with_every_constant(small_vae_and_data):
+    """The shared weights drop the 2π terms that cancel; written out in full they must agree, sample by sample."""
+    from helpers.objectives import _iwae_log_weights
+
+    model, x = small_vae_and_data
+    torch.manual_seed(3)
+    log_w = _iwae_log_weights(model, x, 5)
+    torch.manual_seed(3)
+    mu, logvar = model.encode(x)
+    z = mu + torch.exp(0.5 * logvar) * torch.randn((5, *mu.shape))
+    log_joint = bernoulli_log_prob(x, model.decode(z)) + gaussian_log_prob(z, torch.zeros_like(z), torch.zeros_like(z))
+    assert log_w.shape == (5, len(x))
+    assert torch.allclose(log_w, log_joint - gaussian_log_prob(z, mu, logvar), atol=1e-4)

@@ -11,7 +11,7 @@ import pytest
 import torch
 from torch import nn
 
-from helpers.training import NonFiniteLossError, _WeightAverage, cosine_lr, evaluate, fit
+from helpers.training import NonFiniteLossError, _check_fused, _WeightAverage, cosine_lr, evaluate, fit
 
 
 class _Scalar(nn.Module):
@@ -138,6 +138,35 @@ def test_a_model_that_diverges_stops_with_an_error_not_nan_weights():
     x = torch.full((8, 1), 1e20)
     with pytest.raises(NonFiniteLossError, match="epoch 1, batch 1"):
         fit(model, lambda m, b: (m(b) - b).pow(2).mean() * 1e30, x, epochs=2, batch_size=4, progress=False)
+
+
+def test_fused_adam_is_the_default_on_cpu_and_takes_the_same_steps(monkeypatch):
+    made = []
+    plain_adam = torch.optim.Adam
+    monkeypatch.setattr(torch.optim, "Adam", lambda *args, **kwargs: made.append(kwargs) or plain_adam(*args, **kwargs))
+    torch.manual_seed(0)
+    x = torch.randn(64, 5)
+    finals = {}
+    for fused in (None, False):
+        torch.manual_seed(1)
+        model = nn.Linear(5, 5)
+        fit(model, lambda m, b: (m(b) - b).pow(2).mean(), x, epochs=3, batch_size=16, lr=0.01, fused=fused,
+            progress=False)
+        finals[fused] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    assert [kwargs["fused"] for kwargs in made] == [True, False], "None means fused on the CPU"
+    torch.manual_seed(1)
+    start = torch.cat([p.detach().flatten() for p in nn.Linear(5, 5).parameters()])
+    assert (finals[False] - start).abs().max() > 0.01, "training moved the weights"
+    assert torch.allclose(finals[None], finals[False], atol=1e-5), "the same update, up to rounding"
+
+
+def test_fused_is_resolved_per_device():
+    assert _check_fused(None, torch.device("cpu")) and not _check_fused(None, torch.device("mps"))
+    assert _check_fused(False, torch.device("cuda")) is False
+    with pytest.raises(ValueError, match="fused Adam runs on cpu and cuda, not on mps"):
+        _check_fused(True, torch.device("mps"))
+    with pytest.raises(TypeError, match="fused must be True, False or None"):
+        _check_fused("yes", torch.device("cpu"))
 
 
 @pytest.mark.parametrize(("call", "error", "words"), [

@@ -192,7 +192,7 @@ def throughput(gflops: float, latent_dim: int = 20, epochs: int = 5) -> dict[str
         model = VAE(latent_dim, recipe.hidden, activation=recipe.activation)
         history = fit(model, train_x=x, progress=False, **{**fit_options(recipe), "epochs": epochs})
         rate = len(x) / float(np.median(np.diff([0.0, *history["seconds"]])))
-        rows[recipe.name] = {"images_per_s": rate,
+        rows[recipe.name] = {"images_per_s": rate, "epochs": epochs,
                              "fraction_of_matmul": rate * 6 * _weights_per_image(recipe, latent_dim) / (gflops * 1e9)}
     return rows
 
@@ -207,29 +207,33 @@ def _weights_per_image(recipe, latent_dim: int) -> int:
 
 
 def optimizer_step_times(steps: int = 200, rounds: int = 3) -> dict[str, float]:
-    """Median milliseconds of one training step of our recipe (batch, loss, backward, Adam) with torch's default Adam
-    and with its fused kernel, the two interleaved for `rounds` rounds so that a drift of the machine hits both."""
+    """Median milliseconds of one training step of our recipe through `fit` (batch, transform, loss, backward,
+    Adam), with torch's plain Adam kernel and with its fused one (`fit`'s default on CPU and CUDA), the two
+    interleaved for `rounds` rounds so that a drift of the machine hits both. A step's time is the time between
+    two calls of `fit`'s on_step."""
     from helpers.data import load_mnist
     from helpers.models import VAE
     from helpers.recipes import OURS, fit_options
+    from helpers.training import fit
 
     x, _ = load_mnist("train")
-    options = fit_options(OURS)
+    n_images = steps * OURS.batch_size  # one epoch of `steps` steps, the digits repeated when they run out
+    x = x.repeat(-(-n_images // len(x)), 1)[:n_images]
     times: dict[str, list[float]] = {"Adam": [], "Adam, fused": []}
     for _ in range(rounds):
         for name in times:
+            options = {**fit_options(OURS), "epochs": 1}
+            set_kl_weight, stamps = options.pop("on_step"), []
+
+            def stamped(progress, set_kl_weight=set_kl_weight, stamps=stamps):
+                stamps.append(time.perf_counter())
+                set_kl_weight(progress)
+
             torch.manual_seed(0)
             model = VAE(16, OURS.hidden, activation=OURS.activation)
-            optimizer = torch.optim.Adam(model.parameters(), lr=OURS.lr, fused=name == "Adam, fused")
-            for step in range(steps):
-                start = time.perf_counter()
-                loss, _ = options["loss_fn"](model, options["transform"](x[torch.randint(len(x), (OURS.batch_size,))]))
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                if step >= steps // 5:  # the first steps warm the allocator and caches up
-                    times[name].append(time.perf_counter() - start)
-    return {name: 1000 * statistics.median(values) for name, values in times.items()}
+            fit(model, train_x=x, progress=False, fused=name == "Adam, fused", on_step=stamped, **options)
+            times[name] += list(np.diff(stamps)[steps // 5:])  # the first steps warm the allocator and caches up
+    return {name: 1000 * float(statistics.median(values)) for name, values in times.items()}
 
 
 def explorer_latency(moves: int = 60) -> dict[str, tuple[float, float]]:
@@ -332,7 +336,9 @@ def _pm_signed(effect: dict) -> str:
 
 
 def _speed_tables(speed: dict) -> list[str]:
-    lines = ["## Training throughput (median epoch of 5)", "", "| recipe | images/s | fraction of matmul rate |",
+    timed = {row.get("epochs") for row in speed["throughput"].values()}
+    of_epochs = f" of {timed.pop()}" if len(timed) == 1 and None not in timed else "s"
+    lines = [f"## Training throughput (median epoch{of_epochs})", "", "| recipe | images/s | fraction of matmul rate |",
              "| --- | ---: | ---: |"]
     lines += [f"| {name} | {row['images_per_s']:.0f} | {row['fraction_of_matmul']:.1%} |"
               for name, row in speed["throughput"].items()]
