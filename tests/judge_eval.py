@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +34,8 @@ from helpers.judge import (
 )
 from helpers.recipes import OURS, train_vae
 from helpers.training import fit
+
+RECORD = Path(__file__).resolve().parent / "judge_model_seeds.json"  # written by --model-seeds ... --record
 
 
 def _mean_sd(values: list[float]) -> str:
@@ -102,8 +106,9 @@ def _models(seed: int, x_train: torch.Tensor, y_train: torch.Tensor) -> dict:
     return {"AE box codes": box, "VAE prior samples": prior, "CVAE": (generated, wanted)}
 
 
-def _over_model_seeds(model_seeds, judge_seeds, x_train, y_train, x_test, y_test) -> None:
-    """Per model seed, the mean over judge seeds; then mean ± SE over model seeds, and VAE − AE paired."""
+def _over_model_seeds(model_seeds, judge_seeds, x_train, y_train, x_test, y_test) -> dict[str, list[float]]:
+    """Per model seed, the mean over judge seeds; then mean ± SE over model seeds, and VAE − AE paired.
+    Returns {row: [one value per model seed]}."""
     baselines = set_baselines(x_train, x_test, y_test, n=500, seed=2)
     generator = torch.Generator().manual_seed(7)
     means_wanted = torch.arange(10).repeat_interleave(50)
@@ -146,6 +151,57 @@ def _over_model_seeds(model_seeds, judge_seeds, x_train, y_train, x_test, y_test
           "mean ± SE, then each seed")
     for key, values in sorted(table.items()):
         print(f"  {key:44s} {_mean_sd(values)}   " + " ".join(f"{v:6.1%}" for v in values))
+    return table
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    return statistics.mean(values), statistics.stdev(values) / len(values) ** 0.5
+
+
+def quotes(record: dict) -> dict[str, list[str]]:
+    """The sentences of notebooks 05 (§8) and 07 (§6) that quote the model-seed record, as the prose must word them.
+
+    tests/test_judge_record.py checks that each appears in its notebook, so no number there is typed by hand."""
+    table = record["table"]
+
+    def pct(key: str) -> str:
+        mean, se = _mean_se(table[key])
+        return f"{100 * mean:.0f} ± {100 * se:.0f} %"
+
+    def share(key: str, signed: bool = False) -> str:
+        mean, se = _mean_se(table[key])
+        return f"{mean:+.2f} ± {se:.2f}".replace("-", "−") if signed else f"{mean:.2f} ± {se:.2f}"
+
+    def points(key: str) -> str:
+        mean, se = _mean_se(table[key])
+        return f"{100 * mean:+.1f} ± {100 * se:.1f} points".replace("-", "−")
+
+    def mean_of(key: str, fmt: str) -> str:
+        return format(statistics.mean(table[key]), fmt)
+
+    vae, ae = "VAE prior samples", "AE box codes"
+    presentation = [100 * (table["VAE - AE: judged_digits"][i] - table["VAE - AE: judged digits raw"][i])
+                    for i in range(len(record["model_seeds"]))]
+    return {
+        "05": [
+            f"judged digits VAE {pct(f'{vae}: judged_digits')} vs AE {pct(f'{ae}: judged_digits')} (paired difference "
+            f"{points('VAE - AE: judged_digits')})",
+            f"precision {share(f'{vae}: precision')} vs {share(f'{ae}: precision')} "
+            f"({share('VAE - AE: precision', signed=True)})",
+            f"recall {mean_of(f'{vae}: recall', '.2f')} vs {mean_of(f'{ae}: recall', '.2f')} "
+            f"({share('VAE - AE: recall', signed=True)})",
+            f"{pct(f'{vae}: judged digits raw')} vs {pct(f'{ae}: judged digits raw')}, a paired difference of "
+            f"{points('VAE - AE: judged digits raw')}",
+            f"the VAE lost {min(presentation):.0f} to {max(presentation):.0f} points more than the AE",
+        ],
+        "07": [
+            f"requested {pct('CVAE: judged as requested')} (real test digits "
+            f"{mean_of('real test digits: judged as requested', '.0%').replace('%', ' %')}, class means "
+            f"{mean_of('class means: judged as requested', '.0%').replace('%', ' %')}), worst class "
+            f"{pct('CVAE: worst class as requested')}, recall {share('CVAE: recall')} (real test digits "
+            f"{mean_of('real test digits: recall', '.2f')}, class means {mean_of('class means: recall', '.2f')})",
+        ],
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -154,13 +210,21 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ae-epochs", type=int, default=20, help="0 skips the quick autoencoder")
     parser.add_argument("--cvae-epochs", type=int, default=10, help="0 skips the quick conditional VAE")
     parser.add_argument("--model-seeds", type=int, nargs="*", default=[],
-                        help="retrain notebook 05's AE and VAE and 07's CVAE with each seed (about 30 s each)")
+                        help="retrain notebook 05's AE and VAE and 07's CVAE with each seed (about 70 s each)")
+    parser.add_argument("--record", action="store_true",
+                        help="with --model-seeds: write the table to tests/judge_model_seeds.json and print "
+                             "the sentences notebooks 05 and 07 must quote from it")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     x_train, y_train = load_mnist("train")
     x_test, y_test = load_mnist("test")
     if args.model_seeds:
-        _over_model_seeds(args.model_seeds, args.seeds, x_train, y_train, x_test, y_test)
+        table = _over_model_seeds(args.model_seeds, args.seeds, x_train, y_train, x_test, y_test)
+        if args.record:
+            record = {"model_seeds": args.model_seeds, "judge_seeds": args.seeds, "table": table}
+            RECORD.write_text(json.dumps(record, indent=1) + "\n")
+            for notebook, sentences in quotes(record).items():
+                print(f"notebook {notebook} quotes:", *sentences, sep="\n  ")
         return
 
     generator = torch.Generator().manual_seed(1)

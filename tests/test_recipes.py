@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -220,3 +222,12 @@ def test_compare_recipes_reports_both_recipes_and_their_difference():
 def test_compare_recipes_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         compare_recipes(**kwargs)
+
+
+def test_the_2d_recipe_is_the_best_candidate_of_its_recorded_selection():
+    """OURS_2D's objective and length are what `python -m tools.choose_2d_recipe` measured best on held-out digits."""
+    record = json.loads((Path(__file__).resolve().parent.parent / "tools" / "choose_2d_recipe.json").read_text())
+    best = max(record["candidates"], key=lambda row: row["valid_iwae_1000"])
+    assert (OURS_2D.train_samples, OURS_2D.epochs) == (best["train_samples"], best["epochs"])
+    assert OURS_2D.n_valid == 0, "the chosen recipe then trains on all 4,000 digits"
+    assert {row["train_samples"] for row in record["candidates"]} == {1, OURS.train_samples}, "both objectives tried"
