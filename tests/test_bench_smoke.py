@@ -190,3 +190,14 @@ def test_the_committed_record_covers_the_series_within_budget():
     for name, row in rows.items():
         assert row["budget_s"] == bench.BUDGETS_S.get(name[:2], bench.DEFAULT_BUDGET_S), f"{name}: stale budget"
         assert row["seconds"] <= row["budget_s"], f"{name} ran {row['seconds']} s, over its {row['budget_s']} s budget"
+
+
+def test_a_record_in_a_new_folder_is_written_whole_after_measuring(tmp_path, monkeypatch):
+    """The folder is made before the minutes of measuring, and the record is replaced atomically (no .partial left)."""
+    record = tmp_path / "a new folder" / "results.json"
+    monkeypatch.setattr(bench, "measure", lambda sections, args: {"notebooks": [{"notebook": "00", "seconds": 1.0}]})
+    monkeypatch.setattr(bench, "write_reports", lambda record, path: "")
+    bench.main(["--only", "notebooks", "--record", str(record)])
+    written = json.loads(record.read_text())
+    assert written["notebooks"] == [{"notebook": "00", "seconds": 1.0}] and "notebooks" in written["measured"]
+    assert [path.name for path in record.parent.iterdir()] == ["results.json"]

@@ -455,10 +455,13 @@ def main(argv: list[str] | None = None) -> str:
         parser.error("--threads must be at least 1")
     sections = args.only or list(SECTIONS)
     stamp = {"date": datetime.date.today().isoformat(), "machine": _machine(), "load": _load(), "busy": _busy()}
+    args.record.parent.mkdir(parents=True, exist_ok=True)  # before minutes of measuring, not after
     entries = measure(sections, args)
     record = json.loads(args.record.read_text()) if args.record.is_file() else {}  # read late: others may have run
     record = merge(record, entries, sections, stamp)
-    args.record.write_text(json.dumps(record, indent=1) + "\n")
+    partial = args.record.with_name(args.record.name + ".partial")
+    partial.write_text(json.dumps(record, indent=1) + "\n")
+    partial.replace(args.record)  # atomic: an interrupted write leaves the old record whole
     return write_reports(record, args.record)
 
 
