@@ -164,16 +164,42 @@ def latent_traversal(model: nn.Module, z: torch.Tensor, dim: int, values: Sequen
 
 
 @torch.no_grad()
-def log_importance_weights(model: VAE, x: torch.Tensor, n_samples: int, max_elements: int = 2**24) -> torch.Tensor:
-    """log w_s = log p_θ(x, z_s) − log q(z_s|x) with z_s ~ q(z|x), shape (n_samples, N), for a Bernoulli VAE."""
+def log_importance_weights(model: VAE, x: torch.Tensor, n_samples: int, max_elements: int = 2**24,
+                           proposal: tuple[torch.Tensor, torch.Tensor] | None = None) -> torch.Tensor:
+    """log w_s = log p_θ(x, z_s) − log q(z_s|x) with z_s ~ q(z|x), shape (n_samples, N), for a Bernoulli VAE.
+
+    q is the encoder's Gaussian, or `proposal` = (mu, logvar), each (N, m): any diagonal Gaussian per example, such
+    as optimize_local_q's. Every proposal gives a lower bound L_K ≤ log p_θ(x); the closer it is to p_θ(z|x), the
+    fewer samples L_K needs to come near log p_θ(x).
+    """
     x = _check_2d("x", x)
     _check_dim("n_samples", n_samples)
     model.eval()
     x = x.to(_device(model))
+    if proposal is not None:
+        proposal = _check_proposal(model, x, proposal)
     per_chunk = max(1, max_elements // (len(x) * x.shape[1]))
-    parts = [_iwae_log_weights(model, x, min(per_chunk, n_samples - start))
+    parts = [_iwae_log_weights(model, x, min(per_chunk, n_samples - start), proposal)
              for start in range(0, n_samples, per_chunk)]
     return torch.cat(parts).cpu()
+
+
+def _check_proposal(model: VAE, x: torch.Tensor, proposal) -> tuple[torch.Tensor, torch.Tensor]:
+    """The proposal's (mu, logvar) on x's device, each checked to be finite and of shape (N, m); x in [0, 1]."""
+    validate.unit_interval("x", x)  # the encoder, which would check x, is not called
+    if x.shape[1] != model.input_dim:
+        raise ValueError(f"x must have {model.input_dim} pixels per row for this model, got {x.shape[1]}")
+    if not isinstance(proposal, (tuple, list)) or len(proposal) != 2:
+        raise TypeError(f"proposal must be a pair (mu, logvar), got {type(proposal).__name__}")
+    expected = (len(x), model.latent_dim)
+    checked = []
+    for name, value in zip(("proposal mu", "proposal logvar"), proposal):
+        value = _check_2d(name, value)
+        if tuple(value.shape) != expected:
+            raise ValueError(f"{name} must have shape {expected} (one Gaussian per example of x), "
+                             f"got {tuple(value.shape)}")
+        checked.append(value.to(x.device, x.dtype))
+    return checked[0], checked[1]
 
 
 def iwae_from_log_weights(log_w: torch.Tensor, k: int) -> torch.Tensor:

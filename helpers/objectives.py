@@ -141,12 +141,14 @@ def _iwae_chunk(model, x: torch.Tensor, k: int) -> torch.Tensor:
     return torch.logsumexp(_iwae_log_weights(model, x, k), dim=0) - math.log(k)
 
 
-def _iwae_log_weights(model, x: torch.Tensor, k: int) -> torch.Tensor:
+def _iwae_log_weights(model, x: torch.Tensor, k: int, proposal=None) -> torch.Tensor:
     """log w_i = log p(x|z_i) + log p(z_i) − log q(z_i|x), z_i = μ + σ·ε_i reparameterized; shape (k, N).
 
-    The one implementation of the importance weights: the IWAE bound here, IWAE training (helpers.recipes) and the
-    gap decomposition (helpers.beyond) all call it. Differentiable when called with gradients on."""
-    mu, logvar = model.encode(x)  # checks x once; the k samples below need no further check
+    q is the encoder's Gaussian, or `proposal` = (μ, log σ²), already checked by the caller. The one implementation
+    of the importance weights: the IWAE bound here, IWAE training (helpers.recipes) and the gap decomposition
+    (helpers.beyond) all call it. Differentiable when called with gradients on."""
+    # the encoder checks x once; the k samples below need no further check
+    mu, logvar = model.encode(x) if proposal is None else proposal
     noise = torch.randn((k, *mu.shape), device=mu.device, dtype=mu.dtype)
     z = mu + torch.exp(0.5 * logvar) * noise
     # log p(z) − log q(z|x) = ½ Σ_j (log σ_j² + ε_j² − z_j²): the 2π terms of the two Gaussians cancel

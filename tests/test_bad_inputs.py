@@ -386,6 +386,12 @@ bad(beyond.latent_traversal, lambda: beyond.latent_traversal(tiny_vae(), torch.z
     ValueError, "dim")
 bad(beyond.log_importance_weights, lambda: beyond.log_importance_weights(tiny_vae(), digits(), n_samples=0),
     ValueError, "n_samples")
+bad(beyond.log_importance_weights, lambda: beyond.log_importance_weights(
+    tiny_vae(), digits(), 10, proposal=(torch.zeros(6, 2), torch.full((6, 2), float("inf")))), ValueError, "logvar",
+    label="proposal")
+bad(beyond.log_importance_weights, lambda: beyond.log_importance_weights(
+    tiny_vae(), digits() * 255, 10, proposal=(torch.zeros(6, 2), torch.zeros(6, 2))), ValueError, "255",
+    label="0-255 digits with a proposal")
 bad(beyond.iwae_from_log_weights, lambda: beyond.iwae_from_log_weights(torch.zeros(10, 3), k=3), ValueError, "k")
 bad(beyond.GaussianDecoderVAE, lambda: beyond.GaussianDecoderVAE(min_std=0), ValueError, "min_std")
 bad(beyond.GaussianDecoderVAE, lambda: beyond.GaussianDecoderVAE(hidden=400), TypeError, "hidden", label="hidden")

@@ -283,3 +283,60 @@ def test_cvae_loss_matches_its_definition_and_validates():
         model.decode(torch.zeros(2, 2), torch.zeros(2, 3))
     with pytest.raises(ValueError, match="last dimension"):
         model.encode(torch.zeros(2, 5), torch.tensor([0, 1]))
+
+
+def test_log_importance_weights_with_the_encoders_own_proposal_are_the_default(small_vae, binary_x):
+    with torch.no_grad():
+        encoder_q = small_vae.encode(binary_x)
+    torch.manual_seed(3)
+    default = beyond.log_importance_weights(small_vae, binary_x, 300)
+    torch.manual_seed(3)
+    given = beyond.log_importance_weights(small_vae, binary_x, 300, proposal=encoder_q)
+    assert torch.equal(default, given)
+
+
+def test_log_importance_weights_with_any_proposal_approach_the_exact_log_likelihood():
+    # one latent coordinate: log p(x) = log ∫ p(x|z) N(z; 0, 1) dz by quadrature on a fine grid
+    torch.manual_seed(0)
+    model = VAE(latent_dim=1, hidden=(8,), input_dim=12)
+    with torch.no_grad():
+        model.decoder[-1].weight.mul_(6)  # make the pixels depend strongly on z, so that the posterior is narrow
+    x = torch.bernoulli(torch.rand(6, 12, generator=torch.Generator().manual_seed(1)))
+    grid = torch.linspace(-8, 8, 8001).unsqueeze(1)
+    with torch.no_grad():
+        logits = model.decode(grid).unsqueeze(1).expand(-1, len(x), -1)  # (8001, 6, 12)
+        log_joint = bernoulli_log_prob(x, logits).T - 0.5 * grid.squeeze(1) ** 2  # (6, 8001)
+        exact = torch.logsumexp(log_joint, dim=1) - 0.5 * math.log(2 * math.pi) + math.log(16 / 8000)
+        mu, logvar = model.encode(x)
+    for proposal in ((mu, logvar), (mu + 1.0, logvar + 1.0), (torch.zeros_like(mu), torch.zeros_like(logvar))):
+        torch.manual_seed(5)
+        estimate = beyond.iwae_from_log_weights(
+            beyond.log_importance_weights(model, x, 20000, proposal=proposal), 20000)
+        assert torch.allclose(estimate, exact, atol=0.05), (estimate - exact)
+    torch.manual_seed(5)
+    far = beyond.iwae_from_log_weights(beyond.log_importance_weights(model, x, 50, proposal=(mu + 4, logvar - 2)), 50)
+    assert (far < exact - 1).all(), "a proposal far from the posterior gives a loose bound"
+
+
+@pytest.mark.parametrize("proposal, error, match", [
+    (lambda mu, logvar: mu, TypeError, "pair"),
+    (lambda mu, logvar: (mu, logvar, mu), TypeError, "pair"),
+    (lambda mu, logvar: (mu[:-1], logvar), ValueError, "shape"),
+    (lambda mu, logvar: (mu, logvar[:, :1]), ValueError, "shape"),
+    (lambda mu, logvar: (mu, logvar.clone().fill_(float("nan"))), ValueError, "logvar"),
+    (lambda mu, logvar: (mu.long(), logvar), TypeError, "floating"),
+])
+def test_log_importance_weights_refuse_a_bad_proposal(small_vae, binary_x, proposal, error, match):
+    with torch.no_grad():
+        mu, logvar = small_vae.encode(binary_x)
+    with pytest.raises(error, match=match):
+        beyond.log_importance_weights(small_vae, binary_x, 10, proposal=proposal(mu, logvar))
+
+
+def test_log_importance_weights_with_a_proposal_still_check_the_digits(small_vae, binary_x):
+    with torch.no_grad():
+        proposal = small_vae.encode(binary_x)
+    with pytest.raises(ValueError, match="255"):
+        beyond.log_importance_weights(small_vae, binary_x * 255, 10, proposal=proposal)
+    with pytest.raises(ValueError, match="pixels"):
+        beyond.log_importance_weights(small_vae, binary_x[:, :-1], 10, proposal=(proposal[0], proposal[1]))
