@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import signal
 import subprocess
 import sys
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 
 
 def cores() -> int:
     """The cores this process may run on."""
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one) and the cores this process may run on."""
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                     if line.startswith("model name"))
+    except (OSError, StopIteration):
+        model = platform.processor() or platform.machine()
+    return f"{model}, {cores()} cores"
 
 
 def stop_process_group(process: subprocess.Popen, timeout: float = 10.0) -> None:

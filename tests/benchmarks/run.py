@@ -33,7 +33,7 @@ import torch
 from helpers.recipes import BENCH_RECORD, effect_verdict
 from tests.benchmarks import grading_rate
 from tests.generated_block import read_block, write_block
-from tests.processes import cores
+from tests.processes import cores, cpu_name
 
 ROOT = Path(__file__).resolve().parents[2]
 RECORD = BENCH_RECORD  # tests/benchmarks/results.json
@@ -478,7 +478,7 @@ def write_reports(record: dict, path: Path) -> str:
 
 
 def _machine() -> str:
-    return f"{platform.processor() or platform.machine()}, {cores()} cores, {platform.system()} {platform.release()}"
+    return f"{cpu_name()}, {platform.system()} {platform.release()}"
 
 
 def _busy() -> bool:

@@ -19,7 +19,6 @@ import argparse
 import datetime
 import json
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 from tests.generated_block import write_block
 from tests.portability.instrument import LOG_VARIABLE, cell_key
 from tests.portability.pytest_plugin import NATIVE_LOGS, log_stamp
-from tests.processes import cores
+from tests.processes import cores, cpu_name
 
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -345,18 +344,9 @@ def run(jobs: int, notebooks: list[str] = NOTEBOOKS, figures: bool = True) -> di
     rows, counts = margin_rows(runs)
     for name in settings:
         settings[name]["threads_seen"] = sorted({r["threads"] for r in runs if r["setting"] == name and r["threads"]})
-    return {"date": datetime.date.today().isoformat(), "cpu": _cpu(), "wall_s": round(time.perf_counter() - start),
+    return {"date": datetime.date.today().isoformat(), "cpu": cpu_name(), "wall_s": round(time.perf_counter() - start),
             "settings": settings, "counts": counts, "rows": rows,
             "runs": [{k: v for k, v in r.items() if k != "rows"} for r in runs]}
-
-
-def _cpu() -> str:
-    try:
-        model = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                     if line.startswith("model name"))
-    except (OSError, StopIteration):
-        model = platform.processor() or platform.machine()
-    return f"{model}, {cores()} cores"
 
 
 def main(argv: list[str] | None = None) -> int:
