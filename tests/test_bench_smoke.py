@@ -54,7 +54,7 @@ def _tiny_record(tmp_path_factory):
 
 def test_every_section_measures_something(record):
     (row,) = record["notebooks"]
-    assert 0 < row["seconds"] < row["budget_s"] == 90 and row["peak_mb"] > 10
+    assert 0 < row["seconds"] < row["budget_s"] == bench.DEFAULT_BUDGET_S and row["peak_mb"] > 10
     comparison = record["recipe_comparison"]
     assert [r["recipe"] for r in comparison["runs"]] == ["ours", "reference"] * 2
     assert all(-800 < r[score] < 0 for r in comparison["runs"] for score in ("test_elbo", "test_iwae"))
@@ -92,6 +92,21 @@ def test_time_left_is_estimated_from_the_steps_done():
     assert out.getvalue().splitlines() == ["[bench demo 1/3] first; about 30 min left",  # 3 × the first guess
                                            "[bench demo 2/3] second; about 40 s left",  # 2 × the 20 s step done
                                            "[bench demo] 2 steps in 60 s"]
+
+
+def test_time_left_follows_the_expected_times_of_the_steps_left_at_this_machines_pace():
+    out, now = io.StringIO(), iter([0.0, 2.0, 2.0, 22.0, 22.0, 24.0])  # steps of 2, 20 and 2 s
+    steps = bench.Steps("demo", total=3, first_guess_s=600, out=out, clock=lambda: next(now),
+                        guesses_s=[1, 10, 1])
+    for what in ("short", "long", "short again"):
+        steps.start(what)
+    steps.close()
+    assert out.getvalue().splitlines() == ["[bench demo 1/3] short; about 12 s left",  # the guesses: 1 + 10 + 1
+                                           "[bench demo 2/3] long; about 22 s left",  # (10 + 1) × 2: twice as slow
+                                           "[bench demo 3/3] short again; about 2 s left",  # 1 × 22/11
+                                           "[bench demo] 3 steps in 24 s"]
+    with pytest.raises(ValueError, match="one time per step"):
+        bench.Steps("demo", total=3, first_guess_s=1, guesses_s=[1, 2])
 
 
 def test_the_flop_count_charges_the_decoder_once_per_training_sample():
@@ -190,6 +205,29 @@ def test_the_committed_record_covers_the_series_within_budget():
     for name, row in rows.items():
         assert row["budget_s"] == bench.BUDGETS_S.get(name[:2], bench.DEFAULT_BUDGET_S), f"{name}: stale budget"
         assert row["seconds"] <= row["budget_s"], f"{name} ran {row['seconds']} s, over its {row['budget_s']} s budget"
+    total = sum(row["seconds"] for row in rows.values())
+    assert total <= bench.SERIES_BUDGET_S, f"the series ran {total:.0f} s, over its {bench.SERIES_BUDGET_S} s budget"
+
+
+def test_notebook_00_shows_the_benchs_budgets_and_the_recorded_times():
+    """00's SERIES budgets are the bench's, and its saved table is the committed record (re-run 00 after a bench)."""
+    nb = nbformat.read(str(bench.ROOT / "notebooks" / "00_start_here.ipynb"), as_version=4)
+    record = json.loads(bench.RECORD.read_text())
+    rows = {row["notebook"]: row for row in record["notebooks"]}
+    markdown = [output["data"]["text/markdown"] for cell in nb.cells if cell.cell_type == "code"
+                for output in cell.get("outputs", []) if "text/markdown" in output.get("data", {})]
+    table = next(text for text in markdown if "measured (s)" in text)
+    shown = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if cells[0].startswith("`0"):
+            shown[cells[0].strip("`")] = (int(cells[2].removesuffix(" s")), float(cells[3].split()[0]))
+    assert {name: budget for name, (budget, _) in shown.items()} == {
+        name: bench.BUDGETS_S.get(name[:2], bench.DEFAULT_BUDGET_S) for name in rows}, "00's budgets aren't the bench's"
+    assert {name: seconds for name, (_, seconds) in shown.items()} == {
+        name: row["seconds"] for name, row in rows.items()}, "00 shows other times than the record: re-run notebook 00"
+    total = sum(row["seconds"] for row in rows.values())
+    assert f"{total:.0f} s for the whole series" in table and f"budget {bench.SERIES_BUDGET_S} s" in table
 
 
 def test_a_record_in_a_new_folder_is_written_whole_after_measuring(tmp_path, monkeypatch):

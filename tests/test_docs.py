@@ -28,7 +28,7 @@ WRITERS = {"bench": (bench.PAGE, bench.BEGIN, bench.END),
            "portability": (portability.PAGE, portability.BEGIN, portability.END)}
 GENERIC_BLOCK = re.compile(r"<!-- ([\w-]+):begin -->")  # other blocks, e.g. <!-- mutants:begin --> ... :end -->
 SERIES_DEPENDENCIES = {"numpy", "torch", "matplotlib", "ipywidgets", "jupyterlab", "nbval", "tqdm", "mlxtend"}
-GENERAL_NUMBERS = {"60", "90", "120"}  # the notebooks' time budgets (s); every integer below 100 is general too
+GENERAL_NUMBERS = {"60", "90", "120", "240"}  # time budgets (s): notebooks, the series; integers below 100 too
 PATH_SUFFIXES = (".py", ".ipynb", ".md", ".json", ".txt", ".yml", ".toml", ".png", ".pt")  # a bare name: ours
 
 FENCE = re.compile(r"^```([^\n]*)\n(.*?)^```", re.S | re.M)  # (info string, code)
