@@ -339,4 +339,4 @@ def test_log_importance_weights_with_a_proposal_still_check_the_digits(small_vae
     with pytest.raises(ValueError, match="255"):
         beyond.log_importance_weights(small_vae, binary_x * 255, 10, proposal=proposal)
     with pytest.raises(ValueError, match="pixels"):
-        beyond.log_importance_weights(small_vae, binary_x[:, :-1], 10, proposal=(proposal[0], proposal[1]))
+        beyond.log_importance_weights(small_vae, binary_x[:, :-1], 10, proposal=proposal)

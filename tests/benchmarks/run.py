@@ -117,8 +117,9 @@ def notebook_times(paths: list[Path], repeats: int = 1, timeout: int = 600) -> l
 
     rows = []
     recorded = {row["notebook"]: row["seconds"] for row in _read_record().get("notebooks", [])}
-    steps = Steps("notebooks", len(paths) * repeats, first_guess_s=40.0,
-                  guesses_s=[recorded.get(path.stem, 40.0) for path in paths for _ in range(repeats)])
+    guess_s = 40.0  # a notebook the record does not hold yet
+    steps = Steps("notebooks", len(paths) * repeats, first_guess_s=guess_s,
+                  guesses_s=[recorded.get(path.stem, guess_s) for path in paths for _ in range(repeats)])
     for path in paths:
         seconds, peaks = [], []
         for repeat in range(repeats):
